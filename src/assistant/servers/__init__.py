@@ -1,0 +1,1 @@
+"""MCP tool servers (SearXNG, Google Calendar, Gmail); each runs alone as `assistant mcp <name>`."""
