@@ -15,3 +15,27 @@ class CredentialMissing(AssistantError):
 
 class CredentialFileTooOpen(AssistantError):
     """A secret file is readable by others than its owner."""
+
+
+class ToolInputInvalid(AssistantError):
+    """A tool was called with an argument it cannot use; the message says which and why."""
+
+
+class UpstreamUnavailable(AssistantError):
+    """A service a tool server calls (SearXNG, Google, a web page) did not answer usefully."""
+
+
+class FetchRefused(AssistantError):
+    """fetch_url refused a URL: a non-public address, a non-text type, or too many redirects."""
+
+
+class GoogleAuthRequired(AssistantError):
+    """The Google token is missing, expired, revoked or lacks a scope; `assistant auth google` fixes it."""
+
+
+class NotFound(AssistantError):
+    """A calendar, event, message, thread, draft or label id does not exist."""
+
+
+class RecipientNotAllowed(AssistantError):
+    """A mail or invitation would go to an address outside the configured allow-list."""
