@@ -39,3 +39,23 @@ class NotFound(AssistantError):
 
 class RecipientNotAllowed(AssistantError):
     """A mail or invitation would go to an address outside the configured allow-list."""
+
+
+class UpstreamError(AssistantError):
+    """swapd or llama-server refused or failed a request."""
+
+
+class StreamCut(AssistantError):
+    """A streamed reply ended before the model finished it."""
+
+
+class StreamStalled(AssistantError):
+    """A streamed reply sent nothing for longer than the idle timeout."""
+
+
+class ToolFailed(AssistantError):
+    """A tool call could not be carried out (unknown tool, bad arguments, timeout, server died)."""
+
+
+class SwapdControlError(AssistantError):
+    """swapd's control API refused a request or could not be reached."""
