@@ -1,10 +1,64 @@
-# Machine A, the brain: both RTX 3060s, swapd and llama-server. Completed by the Nix issue.
-{ ... }:
+# Machine A, the brain: two RTX 3060 12 GB, swapd and llama-server, reachable from the LAN only.
+{ lib, pkgs, ... }:
+let
+  swapd = import ../nix/data/machine-a-swapd.nix;
+  lan = "enp5s0"; # PLACEHOLDER: your LAN interface (`ip -br link`)
+in
 {
   imports = [
-    # ./hardware-configuration/machine-a.nix  # PLACEHOLDER: your `nixos-generate-config` output
+    # PLACEHOLDER: your `nixos-generate-config --show-hardware-config > hosts/hardware/machine-a.nix`
+    # (disks, file systems, CPU microcode), then uncomment:
+    # ./hardware/machine-a.nix
   ];
+
   networking.hostName = "machine-a";
-  services.variet.swapd.enable = true;
   system.stateVersion = "25.11";
+
+  # CUDA for sm_86 only; unfree allowed for CUDA and the NVIDIA driver, nothing else.
+  nixpkgs.config = import ../nix/machine-a-nixpkgs-config.nix { inherit lib; };
+
+  # The NVIDIA driver, headless: loaded through the X driver list even without a desktop.
+  services.xserver.videoDrivers = [ "nvidia" ];
+  hardware.graphics.enable = true; # /run/opengl-driver/lib: libcuda and libnvidia-ml for NVML
+  hardware.nvidia = {
+    open = true; # Ampere supports the open kernel module
+    nvidiaPersistenced = true; # keep both GPUs initialised between tiers
+    modesetting.enable = true;
+  };
+
+  services.variet.swapd = {
+    enable = true;
+    inherit (swapd)
+      listenAddress
+      port
+      defaultTier
+      policy
+      gpu
+      tiers
+      ;
+    llamaCppPackage = pkgs.llama-cpp-cuda;
+    # Root-only files on Machine A, e.g. sops-nix/agenix secrets; see the README's "Deploy on NixOS".
+    apiKeyFile = "/run/secrets/swapd-api-key";
+    adminTokenFile = "/run/secrets/swapd-admin-token";
+    # The port is opened on this interface only; every other interface stays closed.
+    openFirewall = true;
+    lanInterface = lan;
+  };
+
+  networking.firewall.enable = true;
+  services.openssh = {
+    enable = true;
+    openFirewall = false; # SSH from the LAN interface only, below
+    settings.PasswordAuthentication = false;
+  };
+  networking.firewall.interfaces.${lan}.allowedTCPPorts = [ 22 ];
+
+  # Operators in group swapd may use `swapctl` over the control socket.
+  users.users.dev = {
+    isNormalUser = true; # PLACEHOLDER: your user
+    extraGroups = [
+      "wheel"
+      "swapd"
+    ];
+  };
 }

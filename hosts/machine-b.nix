@@ -1,10 +1,45 @@
-# Machine B, the hands and eyes: the assistant, its MCP servers and VS Code. Completed by the Nix issue.
-{ ... }:
+# Machine B, the hands and eyes: the assistant (terminal chat, Discord bot, MCP tool servers), a local
+# SearXNG on loopback, and VS Code with the Variet extension for the user.
+{ pkgs, ... }:
+let
+  assistant = import ../nix/data/machine-b-assistant.nix;
+in
 {
   imports = [
-    # ./hardware-configuration/machine-b.nix  # PLACEHOLDER: your `nixos-generate-config` output
+    # PLACEHOLDER: your `nixos-generate-config --show-hardware-config > hosts/hardware/machine-b.nix`
+    # (disks, file systems, CPU microcode), then uncomment:
+    # ./hardware/machine-b.nix
   ];
+
   networking.hostName = "machine-b";
-  services.variet.assistant.enable = true;
   system.stateVersion = "25.11";
+  time.timeZone = assistant.google.calendar.timezone;
+
+  services.variet.assistant = {
+    enable = true;
+    inherit (assistant)
+      swapd
+      discord
+      google
+      ;
+    searxng = {
+      inherit (assistant.searxng) url;
+      # `SEARX_SECRET_KEY=…` (root-only; see the README's "Deploy on NixOS").
+      local.environmentFile = "/run/secrets/searx.env";
+    };
+  };
+
+  networking.firewall.enable = true; # nothing is served to the LAN from Machine B
+
+  users.users.dev = {
+    isNormalUser = true; # PLACEHOLDER: your user
+    extraGroups = [ "wheel" ];
+    # VSCodium (the free build of VS Code) with the extension built from ./vscode-extension.
+    packages = [
+      (pkgs.vscode-with-extensions.override {
+        vscode = pkgs.vscodium;
+        vscodeExtensions = [ pkgs.variet-vscode-extension ];
+      })
+    ];
+  };
 }

@@ -1,0 +1,79 @@
+# services.variet.assistant's typed options -> the assistant.toml table that src/assistant/config.py
+# validates (with the [discord] section of src/assistant/discord_bot/settings.py and the tool servers'
+# sections of src/assistant/servers/settings.py).
+#
+# Pure Nix (builtins only, no lib, no pkgs): modules/assistant.nix calls it, and tests/nix calls it with
+# nix/data/*.nix and validates the JSON result with the Python schema, so the two cannot drift apart.
+{
+  # The typed options (or the same names as pure data): swapd, discord, searxng, google.
+  cfg,
+  # The `assistant` executable; the MCP tool servers are its `assistant mcp <name>` subcommands.
+  assistant,
+  # Where this rendering of the file is installed (the tool servers read their own sections from it).
+  configPath,
+  # For the systemd unit: where LoadCredential puts the secrets, and the unit's StateDirectory. The
+  # stdio tool servers start with a minimal environment, so both are handed to them explicitly.
+  # null for the copy that users' `assistant chat` reads (their own credentials, their own state).
+  credentialsDir ? null,
+  stateDir ? null,
+}:
+let
+  optional = cond: attrs: if cond then attrs else { };
+  inUnit = credentialsDir != null;
+  google = cfg.google;
+  usesGoogle = google.calendar.enable || google.gmail.enable;
+
+  toolServer = name: {
+    command = [
+      assistant
+      "mcp"
+      name
+      "--config"
+      configPath
+    ];
+    env = optional inUnit { CREDENTIALS_DIRECTORY = credentialsDir; };
+  };
+in
+{
+  llm =
+    {
+      url = cfg.swapd.url;
+      tier = cfg.swapd.tier;
+    }
+    // optional (cfg.swapd.apiKeyFile != null) { api_key_file = cfg.swapd.apiKeyFile; }
+    // optional (cfg.swapd.adminTokenFile != null) { admin_token_file = cfg.swapd.adminTokenFile; };
+
+  mcp.servers =
+    { searxng = toolServer "searxng"; }
+    // optional google.calendar.enable { calendar = toolServer "calendar"; }
+    // optional google.gmail.enable { gmail = toolServer "gmail"; };
+
+  searxng.url = cfg.searxng.url;
+
+  google =
+    optional (usesGoogle && google.clientSecretFile != null) { client_secret_file = google.clientSecretFile; }
+    // optional (stateDir != null) { state_dir = stateDir; };
+
+  calendar = {
+    enabled = google.calendar.enable;
+    read_only = google.calendar.readOnly;
+    timezone = google.calendar.timezone;
+    allowed_attendees = google.calendar.allowedAttendees;
+  };
+
+  gmail = {
+    enabled = google.gmail.enable;
+    read_only = google.gmail.readOnly;
+    send = google.gmail.send;
+    labels = google.gmail.labels;
+    allowed_recipients = google.gmail.allowedRecipients;
+  };
+
+  discord =
+    {
+      owner_ids = cfg.discord.ownerIds;
+      channel_ids = cfg.discord.channelIds;
+    }
+    // optional (cfg.discord.tokenFile != null) { token_file = cfg.discord.tokenFile; }
+    // optional (cfg.discord.guildId != null) { guild_id = cfg.discord.guildId; };
+}

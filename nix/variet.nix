@@ -1,0 +1,68 @@
+# The `variet` Python distribution (swapd, swapctl, assistant) built from pyproject.toml with hatchling.
+# Called from nix/overlay.nix with Variet's Python package set (nixos-25.11 plus nix/python-packages.nix).
+{
+  lib,
+  buildPythonApplication,
+  hatchling,
+  fastapi,
+  uvicorn,
+  httpx,
+  click,
+  pydantic,
+  nvidia-ml-py,
+  discordpy,
+  mcp,
+  google-api-python-client,
+  google-auth-oauthlib,
+  prometheus-client,
+}:
+let
+  project = (builtins.fromTOML (builtins.readFile ../pyproject.toml)).project;
+in
+buildPythonApplication {
+  pname = project.name;
+  inherit (project) version;
+  pyproject = true;
+
+  src = lib.fileset.toSource {
+    root = ../.;
+    fileset = lib.fileset.unions [
+      ../pyproject.toml
+      ../README.md
+      ../src
+    ];
+  };
+
+  build-system = [ hatchling ];
+  dependencies = [
+    fastapi
+    uvicorn
+    httpx
+    click
+    pydantic
+    # NixOS patches it to find libnvidia-ml.so.1 under /run/opengl-driver.
+    nvidia-ml-py
+    # Text only: no voice, so no libopus or ffmpeg in the closure.
+    (discordpy.override { withVoice = false; })
+    mcp
+    google-api-python-client
+    google-auth-oauthlib
+    prometheus-client
+  ];
+  # pyproject.toml's lower bounds follow PyPI; nixos-25.11 may be a minor release behind.
+  pythonRelaxDeps = [ "discord.py" ];
+
+  # The test suite needs the llama-server build and the tiny model; it runs as checks.pytest instead.
+  doCheck = false;
+  pythonImportsCheck = [
+    "swapd"
+    "assistant"
+  ];
+
+  meta = {
+    inherit (project) description;
+    license = lib.licenses.mit;
+    platforms = lib.platforms.linux;
+    mainProgram = "swapd";
+  };
+}

@@ -1,0 +1,49 @@
+# The VS Code extension from source: stage 1 builds the .vsix with buildNpmPackage and the vsce in its
+# own devDependencies (as `make -C vscode-extension package` does); stage 2 wraps it for
+# vscode-with-extensions with vscode-utils.buildVscodeExtension.
+{
+  lib,
+  buildNpmPackage,
+  vscode-utils,
+}:
+let
+  manifest = lib.importJSON ../vscode-extension/package.json;
+
+  vsix = buildNpmPackage {
+    pname = "${manifest.name}-vsix";
+    inherit (manifest) version;
+    src = lib.fileset.toSource {
+      root = ../vscode-extension;
+      fileset = lib.fileset.difference ../vscode-extension (
+        lib.fileset.unions [
+          (lib.fileset.maybeMissing ../vscode-extension/node_modules)
+          (lib.fileset.maybeMissing ../vscode-extension/dist)
+        ]
+      );
+    };
+    # FILL IN after any change to vscode-extension/package-lock.json: build once, and Nix prints the
+    # right hash (or run `prefetch-npm-deps vscode-extension/package-lock.json`).
+    npmDepsHash = lib.fakeHash;
+    # esbuild finds its platform binary without its install script; vsce-sign's only fetches a tool.
+    npmFlags = [ "--ignore-scripts" ];
+    npmBuildScript = "bundle";
+    postBuild = ''
+      node_modules/.bin/vsce package --no-dependencies --allow-missing-repository --skip-license -o ${manifest.name}.vsix
+    '';
+    installPhase = ''
+      runHook preInstall
+      install -Dm444 ${manifest.name}.vsix "$out/${manifest.name}.vsix"
+      runHook postInstall
+    '';
+  };
+in
+vscode-utils.buildVscodeExtension {
+  pname = manifest.name;
+  inherit (manifest) version;
+  src = "${vsix}/${manifest.name}.vsix";
+  vscodeExtPublisher = manifest.publisher;
+  vscodeExtName = manifest.name;
+  vscodeExtUniqueId = "${manifest.publisher}.${manifest.name}";
+  passthru = { inherit vsix; };
+  meta.license = lib.licenses.mit;
+}
