@@ -1,0 +1,116 @@
+"""Streaming by editing: one edit per interval per message, newest text only, backing off on 429s."""
+
+import asyncio
+
+import discord
+import pytest
+from conftest import FakeClock
+from fakes.discord_gateway import FakeDiscord, Request, error_response
+
+from assistant.discord_bot.stream import LiveMessage, Reply
+
+pytestmark = pytest.mark.anyio
+
+
+def edits(request: Request) -> bool:
+    return request.method == "PATCH"
+
+
+def posts(request: Request) -> bool:
+    return request.method == "POST" and request.path == "/channels/{channel_id}/messages"
+
+
+async def posted(fake: FakeDiscord) -> tuple[discord.DMChannel, discord.Message]:
+    dm = fake.dm(fake.user_payload("owner"))
+    return dm, await dm.send("…")
+
+
+async def test_edits_are_spaced_and_coalesced(fake_discord: FakeDiscord, clock: FakeClock) -> None:
+    _, message = await posted(fake_discord)
+    live = LiveMessage(message, clock, interval_s=1.0)
+    async with asyncio.TaskGroup() as tasks:
+        tasks.create_task(live.run())
+        live.show("Hel")
+        assert await clock.sleeping() == [1001.0]
+        live.show("Hello")
+        live.show("Hello, world")
+        assert not [r for r in fake_discord.requests if edits(r)]
+
+        clock.advance(1.0)
+        (edit,) = await fake_discord.requests_where(edits)
+        assert edit.json is not None
+        assert edit.json["content"] == "Hello, world"
+        assert edit.json["allowed_mentions"] == {"parse": []}
+
+        live.show("Hello, world!")
+        assert await clock.sleeping() == [1002.0]
+        live.close()
+        clock.advance(1.0)
+    assert [r.json["content"] for r in fake_discord.requests if edits(r) and r.json] == [
+        "Hello, world",
+        "Hello, world!",
+    ]
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        discord.RateLimited(7.5),
+        discord.HTTPException(error_response(429, retry_after=7.5), {"message": "rate limited", "code": 0}),  # type: ignore[arg-type]
+    ],
+    ids=["RateLimited", "HTTP 429"],
+)
+async def test_a_429_defers_the_next_edit_by_retry_after(
+    fake_discord: FakeDiscord, clock: FakeClock, error: Exception
+) -> None:
+    _, message = await posted(fake_discord)
+    live = LiveMessage(message, clock, interval_s=1.0)
+    fake_discord.fail_next(edits, error)
+    async with asyncio.TaskGroup() as tasks:
+        tasks.create_task(live.run())
+        live.show("first")
+        await clock.sleeping()
+        clock.advance(1.0)
+        await fake_discord.requests_where(edits)
+        assert await clock.sleeping() == [1008.5]
+        live.show("second")
+        clock.advance(7.0)
+        assert len(await fake_discord.requests_where(edits)) == 1
+        live.close()
+        clock.advance(0.5)
+    assert fake_discord.messages[message.id]["content"] == "second"
+
+
+async def test_an_edit_that_fails_otherwise_does_not_stop_the_stream(
+    fake_discord: FakeDiscord, clock: FakeClock
+) -> None:
+    _, message = await posted(fake_discord)
+    live = LiveMessage(message, clock, interval_s=1.0)
+    fake_discord.fail_next(
+        edits, discord.NotFound(error_response(404), {"message": "Unknown Message", "code": 10008})
+    )  # type: ignore[arg-type]
+    live.show("lost")
+    live.close()
+    clock.advance(1.0)
+    await live.run()
+    assert len([r for r in fake_discord.requests if edits(r)]) == 1
+
+
+async def test_long_answers_continue_in_replies_to_the_previous_part(
+    fake_discord: FakeDiscord, clock: FakeClock
+) -> None:
+    _, question = await posted(fake_discord)
+
+    async def post(text: str, previous: discord.Message | None) -> discord.Message:
+        return await (previous or question).reply(text, mention_author=False)
+
+    async with Reply(post, clock, interval_s=1.0) as reply:
+        await reply.show("short")
+        await reply.show("word " * 500)
+        clock.advance(1.0)
+    first, second = reply.messages
+    assert fake_discord.messages[first.id]["content"].startswith("word word")
+    assert len(fake_discord.messages[first.id]["content"]) <= 2000
+    assert fake_discord.messages[second.id]["message_reference"]["message_id"] == str(first.id)
+    joined = fake_discord.messages[first.id]["content"] + fake_discord.messages[second.id]["content"]
+    assert joined == "word " * 500
