@@ -1,0 +1,196 @@
+"""The pure-data .nix files, rendered by the modules' own Nix functions and validated by the Python schemas.
+
+modules/render/*.nix turn the NixOS options into swapd.toml and assistant.toml; here they run under
+`nix-instantiate --eval --strict --json` (no nixpkgs needed) on the hosts' data and the VM tests' data, and
+the result must pass the same pydantic models `swapd check-config` and `assistant check-config` use.
+"""
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import NamedTuple
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from assistant.config import AssistantConfig
+from assistant.discord_bot.settings import DiscordSettings
+from swapd import config as swapd_config
+from swapd.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[2]
+NIX = shutil.which("nix-instantiate")
+pytestmark = pytest.mark.skipif(NIX is None, reason="no nix-instantiate (Debian: apt-get install nix-bin)")
+
+RENDER_SWAPD = """
+import ./modules/render/swapd.nix {{
+  cfg = {cfg};
+  modelPath = name: model:
+    if builtins.isAttrs model then "/nix/store/00000000000000000000000000000000-${{name}}.gguf" else model;
+  llamaServer = "/nix/store/00000000000000000000000000000000-llama-cpp/bin/llama-server";
+  hasApiKey = {has_key};
+  hasAdminToken = true;
+}}
+"""
+
+RENDER_ASSISTANT = """
+import ./modules/render/assistant.nix ({{
+  cfg = {cfg};
+  assistant = "/nix/store/00000000000000000000000000000000-variet/bin/assistant";
+  configPath = "/etc/variet/assistant.toml";
+}} // {extra})
+"""
+
+
+def evaluate(expr: str) -> object:
+    """Evaluate a Nix expression (relative paths from the repository root) to JSON."""
+    assert NIX is not None
+    done = subprocess.run(
+        [NIX, "--eval", "--strict", "--json", "--expr", expr],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def render_swapd(cfg: str, has_key: bool = True) -> dict[str, object]:
+    data = evaluate(RENDER_SWAPD.format(cfg=cfg, has_key="true" if has_key else "false"))
+    assert isinstance(data, dict)
+    return data
+
+
+def render_assistant(cfg: str, extra: str = "{ }") -> dict[str, object]:
+    data = evaluate(RENDER_ASSISTANT.format(cfg=cfg, extra=extra))
+    assert isinstance(data, dict)
+    return data
+
+
+def test_machine_a_tiers_pass_swapds_schema() -> None:
+    config = swapd_config.parse(render_swapd("import ./nix/data/machine-a-swapd.nix"))
+
+    assert config.tier_names == ("balanced", "deep", "fast")
+    assert config.default == "balanced"
+    assert config.api_key_files == ("api-key",)
+    assert config.admin_token_file == "admin-token"
+    assert config.gpu.backend == "nvml"
+    deep = swapd_config.command(config, config.tier("deep"), 9000)
+    assert deep[deep.index("--n-cpu-moe") + 1] == "40"
+    assert deep[deep.index("--model") + 1].endswith("-deep.gguf")
+
+
+def test_machine_a_models_are_pinned_fetches_of_gguf_files() -> None:
+    data = evaluate("(import ./nix/data/machine-a-swapd.nix).tiers")
+    assert isinstance(data, dict)
+    for name, tier in data.items():
+        model = tier["model"]
+        parts = [model, *model.get("extraParts", [])]
+        for part in parts:
+            assert part["url"].startswith("https://huggingface.co/"), name
+            assert part["url"].endswith(".gguf"), name
+            assert part["sha256"].startswith("sha256-"), name
+
+
+def test_vm_test_tiers_pass_swapds_schema() -> None:
+    data = render_swapd("import ./checks/data/swapd.nix")
+    data["gpu"] = {**data["gpu"], "fake_file": "/etc/swapd-vm/gpus.json"}  # type: ignore[dict-item]
+
+    config = swapd_config.parse(data)
+
+    assert config.tier_names == ("balanced", "deep", "fast")
+    assert config.resolve("small") == "fast"
+    assert config.tier("balanced").parallel == 2
+
+
+def test_swapd_without_an_api_key_on_the_lan_is_refused() -> None:
+    """The module's build-time `swapd check-config` stops a LAN port with no key."""
+    with pytest.raises(ConfigError, match="api_key_files"):
+        swapd_config.parse(render_swapd("import ./nix/data/machine-a-swapd.nix", has_key=False))
+
+
+def test_machine_b_settings_pass_the_assistants_schema() -> None:
+    for extra in (
+        "{ }",
+        '{ credentialsDir = "/run/credentials/assistant-discord.service"; stateDir = "/var/lib/x"; }',
+    ):
+        data = render_assistant("import ./nix/data/machine-b-assistant.nix", extra)
+        discord = data.pop("discord")
+
+        config = AssistantConfig.model_validate(data)
+        bot = DiscordSettings.model_validate(discord)
+
+        assert sorted(config.mcp.servers) == ["calendar", "gmail", "searxng"]
+        assert config.gmail.read_only
+        assert str(config.llm.url) == "http://machine-a:8080/"
+        assert bot.owner_ids == frozenset({100000000000000001})
+
+
+def test_the_units_tool_servers_get_its_credentials_and_state() -> None:
+    data = render_assistant(
+        "import ./nix/data/machine-b-assistant.nix",
+        '{ credentialsDir = "/run/credentials/assistant-discord.service"; stateDir = "/var/lib/x"; }',
+    )
+    data.pop("discord")
+
+    config = AssistantConfig.model_validate(data)
+
+    assert config.google.state_dir == Path("/var/lib/x")
+    for server in config.mcp.servers.values():
+        assert server.env == {"CREDENTIALS_DIRECTORY": "/run/credentials/assistant-discord.service"}
+        assert server.command is not None
+        assert server.command[-2:] == ("--config", "/etc/variet/assistant.toml")
+
+
+def nix_string(value: str) -> str:
+    return json.dumps(value).replace("${", "\\${")
+
+
+class TierData(NamedTuple):
+    ctx_size: int
+    parallel: int
+    vram_mib: int
+    args: list[str]
+
+    def nix(self, name: str) -> str:
+        args = " ".join(nix_string(a) for a in self.args)
+        return (
+            f"{nix_string(name)} = {{ model = {nix_string('/models/' + name + '.gguf')}; "
+            f"contextSize = {self.ctx_size}; parallel = {self.parallel}; vramMiB = {self.vram_mib}; "
+            f"extraArgs = [ {args} ]; }};"
+        )
+
+
+tier_names = st.from_regex(r"[a-z][a-z0-9_-]{0,11}", fullmatch=True).filter(lambda n: n != "auto")
+tier_data = st.builds(
+    TierData,
+    st.integers(1, 1 << 20),
+    st.integers(1, 16),
+    st.integers(0, 96 * 1024),
+    st.lists(st.sampled_from(["--flash-attn", "on", "--n-cpu-moe", "12", "-t", "8"])),
+)
+
+
+@settings(max_examples=15, deadline=None)
+@given(tiers=st.dictionaries(tier_names, tier_data, min_size=1, max_size=4))
+def test_any_tier_table_renders_to_what_swapd_reads(tiers: dict[str, TierData]) -> None:
+    """Every typed tier option lands in the field of swapd's schema that means the same thing."""
+    body = " ".join(t.nix(name) for name, t in tiers.items())
+    first = nix_string(next(iter(tiers)))
+    cfg = (
+        f'{{ listenAddress = "127.0.0.1"; port = 18080; defaultTier = {first}; policy = "pinned"; '
+        f'gpu = "nvml"; tiers = {{ {body} }}; }}'
+    )
+
+    config = swapd_config.parse(render_swapd(cfg))
+
+    assert set(config.tier_names) == set(tiers)
+    assert config.policy is swapd_config.Policy.PINNED
+    for name, t in tiers.items():
+        tier = config.tier(name)
+        assert tier.model == f"/models/{name}.gguf"
+        assert (tier.ctx_size, tier.parallel, tier.vram_mib) == (t.ctx_size, t.parallel, t.vram_mib)
+        assert list(tier.args) == t.args
