@@ -159,7 +159,7 @@ class _CallBuilder:
     arguments: list[str] = field(default_factory=list)
 
 
-class _ToolCallAssembler:
+class ToolCallAssembler:
     """Joins streamed tool-call deltas: keyed by `index`; id and name come once, arguments in pieces."""
 
     def __init__(self) -> None:
@@ -304,7 +304,7 @@ class LlmClient:
 
     async def _read_stream(self, response: httpx.Response) -> AsyncIterator[StreamEvent]:
         splitter = ThinkSplitter()
-        calls = _ToolCallAssembler()
+        calls = ToolCallAssembler()
         content: list[str] = []
         reasoning: list[str] = []
         finish_reason: str | None = None
