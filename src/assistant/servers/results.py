@@ -53,6 +53,13 @@ def untrusted_result(source: Source, data: BaseModel, text: str | None = None) -
     )
 
 
+def plain_result(data: BaseModel) -> CallToolResult:
+    """A result with no third-party text: structured content, and the same as JSON text."""
+    structured = data.model_dump(mode="json")
+    text = json.dumps(structured, ensure_ascii=False, indent=1)
+    return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=structured)
+
+
 def tool_errors(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
     """Turn our errors into the SDK's ToolError, so the model reads the one-line message."""
 
