@@ -170,6 +170,12 @@ class Agent:
     def history(self) -> tuple[Message, ...]:
         return tuple(self._history)
 
+    def resume(self, history: Sequence[Message], *, tainted: bool) -> None:
+        """Continue a conversation kept elsewhere (the Discord bot's reply chains) instead of this one."""
+        self._history = list(history)
+        self._tainted = tainted
+        self._token_cache.clear()
+
     def reset(self) -> None:
         """Forget the conversation (the system prompt and tools stay, so the prompt cache still hits)."""
         self._history.clear()
