@@ -5,6 +5,9 @@ Discord once. Every node has its own lock: the bot holds the locks of the messag
 writing, so a chain that reaches them waits for the finished answer instead of reading half of it.
 In DMs and threads a message without a reference continues from the message before it; the first
 message of a thread continues from the message the thread was started from.
+
+An answer the bot wrote in this process keeps the messages its turn added (tool calls and results) and
+whether untrusted content came in; for any other bot message that is unknown, so it counts as untrusted.
 """
 
 import asyncio
@@ -18,19 +21,12 @@ from typing import Literal
 import discord
 
 from assistant.discord_bot.attachments import read_text
+from assistant.llm import Message
 
 log = logging.getLogger(__name__)
 
 Role = Literal["user", "assistant"]
 _CHAT_TYPES = (discord.MessageType.default, discord.MessageType.reply)
-
-
-@dataclass(frozen=True)
-class Turn:
-    """One message of the conversation, as the model will see it."""
-
-    role: Role
-    text: str
 
 
 @dataclass
@@ -44,8 +40,16 @@ class Node:
     warnings: tuple[str, ...] = ()
     # The message this one continues, once looked up; None when the chain starts here.
     parent: discord.Message | None = None
-    # The conversation stops here: a stranger's message, or a parent that could not be fetched.
+    # The conversation stops here: a stranger's message.
     stop: bool = False
+    # For the bot's own answers: the messages its turn added, and whether untrusted content came in.
+    turn: tuple[Message, ...] = ()
+    tainted: bool = False
+
+    def messages(self) -> tuple[Message, ...]:
+        if self.turn:
+            return self.turn
+        return (Message(self.role, self.text),) if self.text else ()
 
 
 class NodeCache:
@@ -87,9 +91,10 @@ class NodeCache:
 
 @dataclass(frozen=True)
 class Conversation:
-    """The turns, oldest first, and what the user should know about how they were built."""
+    """The messages, oldest first, whether untrusted content is among them, and warnings for the user."""
 
-    turns: list[Turn]
+    history: list[Message]
+    tainted: bool
     warnings: list[str]
 
 
@@ -115,12 +120,12 @@ class Chains:
         self._resets[channel_id] = max(at, self._resets.get(channel_id, 0))
 
     async def build(self, message: discord.Message, max_messages: int) -> Conversation:
-        """The conversation that ends with `message`, at most `max_messages` turns long."""
-        turns: list[Turn] = []
+        """The conversation that ends with `message`, at most `max_messages` Discord messages long."""
+        nodes: list[Node] = []
         warnings: set[str] = set()
         current: discord.Message | None = message
         seen: set[int] = set()
-        while current is not None and len(turns) < max_messages and current.id not in seen:
+        while current is not None and len(nodes) < max_messages and current.id not in seen:
             seen.add(current.id)
             if current.id < self._resets.get(current.channel.id, 0):
                 break
@@ -130,20 +135,22 @@ class Chains:
                     await self._fill(node, current)
                 if node.stop:
                     break
-                if node.text:
-                    turns.append(Turn(node.role, node.text))
+                nodes.append(node)
                 warnings.update(node.warnings)
                 current = node.parent
-        if current is not None and len(turns) >= max_messages:
+        if current is not None and len(nodes) >= max_messages:
             warnings.add(f"only the last {max_messages} messages are used")
-        turns.reverse()
-        return Conversation(turns, sorted(warnings))
+        nodes.reverse()
+        history = [m for node in nodes for m in node.messages()]
+        return Conversation(history, any(node.tainted for node in nodes), sorted(warnings))
 
     async def _fill(self, node: Node, message: discord.Message) -> None:
         node.filled = True
         if message.author.id == self._me.id:
             node.role = "assistant"
             node.text = message.content
+            # Written before this process started: what the turn read is unknown, so assume the worst.
+            node.tainted = True
         elif message.author.id in self._owners:
             node.role = "user"
             blocks, warnings = await read_text(message, self._max_bytes)

@@ -5,7 +5,8 @@ import asyncio
 import pytest
 from fakes.discord_gateway import FakeDiscord, Request
 
-from assistant.discord_bot.chain import Chains, NodeCache, Turn
+from assistant.discord_bot.chain import Chains, Conversation, NodeCache
+from assistant.llm import Message, ToolCall
 
 pytestmark = pytest.mark.anyio
 
@@ -14,6 +15,10 @@ def chains(fake: FakeDiscord, owner: dict[str, object], max_bytes: int = 1000) -
     me = fake.client.user
     assert me is not None
     return Chains(me, frozenset({int(str(owner["id"]))}), NodeCache(100), max_bytes)
+
+
+def texts(conversation: Conversation) -> list[tuple[str, str]]:
+    return [(message.role, message.content) for message in conversation.history]
 
 
 def fetches(request: Request) -> bool:
@@ -33,12 +38,12 @@ async def test_reply_chain_in_a_channel_follows_references_and_strips_the_mentio
 
     conversation = await chains(fake_discord, owner).build(follow_up, max_messages=10)
 
-    assert conversation.turns == [
-        Turn("user", "what is 2+2?"),
-        Turn("assistant", "4"),
-        Turn("user", "and times 3?"),
+    assert texts(conversation) == [
+        ("user", "what is 2+2?"),
+        ("assistant", "4"),
+        ("user", "and times 3?"),
     ]
-    assert unrelated.content not in str(conversation.turns)
+    assert unrelated.content not in str(conversation.history)
     assert conversation.warnings == []
 
 
@@ -51,11 +56,15 @@ async def test_dm_continues_without_replies_and_reset_starts_over(fake_discord: 
     built = chains(fake_discord, owner)
 
     conversation = await built.build(latest, max_messages=10)
-    assert [turn.text for turn in conversation.turns] == ["my name is Ada", "Hello Ada", "what is my name?"]
+    assert [content for _, content in texts(conversation)] == [
+        "my name is Ada",
+        "Hello Ada",
+        "what is my name?",
+    ]
 
     built.reset(dm.id, at=fake_discord.next_id())  # the /reset interaction's snowflake
     after = fake_discord.post(dm, owner, "who am I?")
-    assert [turn.text for turn in (await built.build(after, max_messages=10)).turns] == ["who am I?"]
+    assert texts(await built.build(after, max_messages=10)) == [("user", "who am I?")]
 
 
 async def test_thread_continues_from_its_starter_message(fake_discord: FakeDiscord) -> None:
@@ -68,7 +77,7 @@ async def test_thread_continues_from_its_starter_message(fake_discord: FakeDisco
 
     conversation = await chains(fake_discord, owner).build(latest, max_messages=10)
 
-    assert [turn.text for turn in conversation.turns] == ["plan the trip", "Where to?", "Lisbon"]
+    assert [content for _, content in texts(conversation)] == ["plan the trip", "Where to?", "Lisbon"]
 
 
 async def test_chain_is_capped_with_a_warning_and_cached(fake_discord: FakeDiscord) -> None:
@@ -80,7 +89,7 @@ async def test_chain_is_capped_with_a_warning_and_cached(fake_discord: FakeDisco
     built = chains(fake_discord, owner)
 
     conversation = await built.build(latest, max_messages=3)
-    assert [turn.text for turn in conversation.turns] == ["m4", "m5", "m6"]
+    assert [content for _, content in texts(conversation)] == ["m4", "m5", "m6"]
     assert conversation.warnings == ["only the last 3 messages are used"]
 
     fetched = len([r for r in fake_discord.requests if fetches(r)])
@@ -97,7 +106,7 @@ async def test_strangers_words_never_enter_the_conversation(fake_discord: FakeDi
 
     conversation = await chains(fake_discord, owner).build(reply, max_messages=10)
 
-    assert conversation.turns == [Turn("user", "what do you think?")]
+    assert texts(conversation) == [("user", "what do you think?")]
 
 
 async def test_missing_parent_is_a_warning_not_a_failure(fake_discord: FakeDiscord) -> None:
@@ -110,7 +119,7 @@ async def test_missing_parent_is_a_warning_not_a_failure(fake_discord: FakeDisco
 
     conversation = await chains(fake_discord, owner).build(reply, max_messages=10)
 
-    assert conversation.turns == [Turn("user", "and this?")]
+    assert texts(conversation) == [("user", "and this?")]
     assert conversation.warnings == ["an earlier message could not be fetched"]
 
 
@@ -127,7 +136,7 @@ async def test_text_attachments_are_read_within_the_cap_others_are_skipped(fake_
     conversation = await chains(fake_discord, owner, max_bytes=1000).build(message, max_messages=10)
 
     expected = 'summarise\n\n<attachment name="notes.md">\n# notes\n</attachment>'
-    assert conversation.turns == [Turn("user", expected)]
+    assert texts(conversation) == [("user", expected)]
     assert conversation.warnings == [
         "skipped big.txt: 2000 bytes is over the 1000-byte limit",
         "skipped photo.png: only text attachments are read",
@@ -152,8 +161,11 @@ async def test_a_reply_still_being_written_is_read_only_when_finished(fake_disco
     await writing.__aexit__(None, None, None)
 
     conversation = await reader
-    texts = [turn.text for turn in conversation.turns]
-    assert texts == ["tell me a story", "Once upon a time, the end.", "go on"]
+    assert [content for _, content in texts(conversation)] == [
+        "tell me a story",
+        "Once upon a time, the end.",
+        "go on",
+    ]
 
 
 def test_cache_drops_the_oldest_nodes_past_capacity() -> None:
@@ -171,3 +183,36 @@ async def test_cache_never_drops_a_node_being_written() -> None:
     cache.get(3)
     assert 1 in cache
     assert 2 not in cache
+
+
+async def test_answers_written_here_bring_their_tool_calls_and_taint(fake_discord: FakeDiscord) -> None:
+    owner = fake_discord.user_payload("owner")
+    dm = fake_discord.dm(owner)
+    question = fake_discord.post(dm, owner, "news?")
+    answer = fake_discord.post(dm, fake_discord.bot_user, "Rain tomorrow.")
+    built = chains(fake_discord, owner)
+    turn = (
+        Message("assistant", "", tool_calls=(ToolCall("c1", "web__search", '{"q": "news"}'),)),
+        Message("tool", "<untrusted-content>…</untrusted-content>", tool_call_id="c1"),
+        Message("assistant", "Rain tomorrow."),
+    )
+    async with built.cache.writing(answer, question) as node:
+        node.text, node.turn, node.tainted = "Rain tomorrow.", turn, True
+    follow_up = fake_discord.post(dm, owner, "thanks")
+
+    conversation = await built.build(follow_up, max_messages=10)
+
+    assert conversation.history == [Message("user", "news?"), *turn, Message("user", "thanks")]
+    assert conversation.tainted
+
+
+async def test_only_the_owners_words_are_untainted_and_unknown_answers_are_not(
+    fake_discord: FakeDiscord,
+) -> None:
+    owner = fake_discord.user_payload("owner")
+    dm = fake_discord.dm(owner)
+    first = fake_discord.post(dm, owner, "hello")
+    assert not (await chains(fake_discord, owner).build(first, max_messages=10)).tainted
+    fake_discord.post(dm, fake_discord.bot_user, "an answer from before a restart")
+    latest = fake_discord.post(dm, owner, "and now?")
+    assert (await chains(fake_discord, owner).build(latest, max_messages=10)).tainted
