@@ -1,5 +1,10 @@
 """`assistant`: the command line for Machine B (`python -m assistant` is the same)."""
 
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
 import click
 
 
@@ -7,6 +12,50 @@ import click
 @click.version_option(package_name="variet")
 def main() -> None:
     """Variet's assistant: chat, Discord bot and MCP tool servers."""
+
+
+DEFAULT_CONFIG = Path("~/.config/variet/assistant.toml")
+
+
+@main.command()
+@click.option("--config", "config_path", type=Path, default=DEFAULT_CONFIG, show_default=True)
+def chat(config_path: Path) -> None:
+    """Chat in the terminal with the agent and its tools.
+
+    Example: assistant chat --config examples/assistant-demo.toml
+    """
+    from assistant.chat import chat as run_chat
+    from assistant.config import load_config
+    from assistant.errors import AssistantError
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s %(message)s")
+    try:
+        config = load_config(config_path.expanduser())
+        code = asyncio.run(run_chat(config, sys.stdin, sys.stdout, tty=sys.stdout.isatty()))
+    except AssistantError as exc:
+        click.echo(f"assistant: {exc}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    sys.exit(code)
+
+
+@main.command("check-config")
+@click.argument("config_path", type=Path)
+def check_config(config_path: Path) -> None:
+    """Validate an assistant.toml; one line naming the first bad field on error.
+
+    Example: assistant check-config /etc/variet/assistant.toml
+    """
+    from assistant.config import load_config
+    from assistant.errors import ConfigError
+
+    try:
+        config = load_config(config_path)
+    except ConfigError as exc:
+        click.echo(f"assistant: {exc}", err=True)
+        sys.exit(1)
+    click.echo(f"{config_path}: ok ({len(config.mcp.servers)} tool servers)")
 
 
 if __name__ == "__main__":
