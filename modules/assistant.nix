@@ -22,7 +22,6 @@ let
   cfg = config.services.variet.assistant;
   settingsFormat = pkgs.formats.toml { };
   unitName = "assistant-discord";
-  credentialsDir = "/run/credentials/${unitName}.service";
   stateDir = "/var/lib/variet-assistant";
   # Two renderings of one set of options: the unit's (credentials and state from systemd) and the one
   # users' `assistant chat` reads (their own 0600 files, their own state directory).
@@ -65,7 +64,7 @@ let
 
   serviceConfigFile = checkedFile "assistant-service.toml" (render {
     configPath = serviceConfigPath;
-    inherit credentialsDir stateDir;
+    inherit stateDir;
   });
   userConfigFile = checkedFile "assistant.toml" (render { configPath = userConfigPath; });
 

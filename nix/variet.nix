@@ -2,6 +2,7 @@
 # Called from nix/overlay.nix with Variet's Python package set (nixos-25.11 plus nix/python-packages.nix).
 {
   lib,
+  python,
   buildPythonApplication,
   hatchling,
   fastapi,
@@ -18,6 +19,21 @@
 }:
 let
   project = (builtins.fromTOML (builtins.readFile ../pyproject.toml)).project;
+  dependencies = [
+    fastapi
+    uvicorn
+    httpx
+    click
+    pydantic
+    # NixOS patches it to find libnvidia-ml.so.1 under /run/opengl-driver.
+    nvidia-ml-py
+    # Text only: no voice, so no libopus or ffmpeg in the closure.
+    (discordpy.override { withVoice = false; })
+    mcp
+    google-api-python-client
+    google-auth-oauthlib
+    prometheus-client
+  ];
 in
 buildPythonApplication {
   pname = project.name;
@@ -34,21 +50,7 @@ buildPythonApplication {
   };
 
   build-system = [ hatchling ];
-  dependencies = [
-    fastapi
-    uvicorn
-    httpx
-    click
-    pydantic
-    # NixOS patches it to find libnvidia-ml.so.1 under /run/opengl-driver.
-    nvidia-ml-py
-    # Text only: no voice, so no libopus or ffmpeg in the closure.
-    (discordpy.override { withVoice = false; })
-    mcp
-    google-api-python-client
-    google-auth-oauthlib
-    prometheus-client
-  ];
+  inherit dependencies;
   # pyproject.toml's lower bounds follow PyPI; nixos-25.11 may be a minor release behind.
   pythonRelaxDeps = [ "discord.py" ];
 
@@ -58,6 +60,12 @@ buildPythonApplication {
     "swapd"
     "assistant"
   ];
+
+  # The Python set it was built with (nixos-25.11 plus nix/python-packages.nix), for tools beside it.
+  passthru = {
+    inherit python;
+    pythonDependencies = dependencies;
+  };
 
   meta = {
     inherit (project) description;

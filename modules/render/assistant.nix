@@ -11,15 +11,13 @@
   assistant,
   # Where this rendering of the file is installed (the tool servers read their own sections from it).
   configPath,
-  # For the systemd unit: where LoadCredential puts the secrets, and the unit's StateDirectory. The
-  # stdio tool servers start with a minimal environment, so both are handed to them explicitly.
-  # null for the copy that users' `assistant chat` reads (their own credentials, their own state).
-  credentialsDir ? null,
+  # For the systemd unit: its StateDirectory, where the Google token lives. The stdio tool servers start
+  # with the SDK's minimal environment ($CREDENTIALS_DIRECTORY is passed on, $STATE_DIRECTORY is not), so
+  # the path is written out. null for the copy users' `assistant chat` reads (their own state).
   stateDir ? null,
 }:
 let
   optional = cond: attrs: if cond then attrs else { };
-  inUnit = credentialsDir != null;
   google = cfg.google;
   usesGoogle = google.calendar.enable || google.gmail.enable;
 
@@ -31,7 +29,6 @@ let
       "--config"
       configPath
     ];
-    env = optional inUnit { CREDENTIALS_DIRECTORY = credentialsDir; };
   };
 in
 {

@@ -115,7 +115,7 @@ def test_swapd_without_an_api_key_on_the_lan_is_refused() -> None:
 def test_machine_b_settings_pass_the_assistants_schema() -> None:
     for extra in (
         "{ }",
-        '{ credentialsDir = "/run/credentials/assistant-discord.service"; stateDir = "/var/lib/x"; }',
+        '{ stateDir = "/var/lib/x"; }',
     ):
         data = render_assistant("import ./nix/data/machine-b-assistant.nix", extra)
         discord = data.pop("discord")
@@ -129,20 +129,16 @@ def test_machine_b_settings_pass_the_assistants_schema() -> None:
         assert bot.owner_ids == frozenset({100000000000000001})
 
 
-def test_the_units_tool_servers_get_its_credentials_and_state() -> None:
-    data = render_assistant(
-        "import ./nix/data/machine-b-assistant.nix",
-        '{ credentialsDir = "/run/credentials/assistant-discord.service"; stateDir = "/var/lib/x"; }',
-    )
+def test_the_units_tool_servers_find_its_state_and_this_config() -> None:
+    data = render_assistant("import ./nix/data/machine-b-assistant.nix", '{ stateDir = "/var/lib/x"; }')
     data.pop("discord")
 
     config = AssistantConfig.model_validate(data)
 
     assert config.google.state_dir == Path("/var/lib/x")
-    for server in config.mcp.servers.values():
-        assert server.env == {"CREDENTIALS_DIRECTORY": "/run/credentials/assistant-discord.service"}
+    for name, server in config.mcp.servers.items():
         assert server.command is not None
-        assert server.command[-2:] == ("--config", "/etc/variet/assistant.toml")
+        assert server.command[1:] == ("mcp", name, "--config", "/etc/variet/assistant.toml")
 
 
 def nix_string(value: str) -> str:

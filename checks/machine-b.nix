@@ -1,0 +1,84 @@
+# Machine B in a VM: the assistant against a stub swapd (the stub llama-server, which speaks the same
+# OpenAI-compatible API), the local SearXNG on loopback with JSON output, and the MCP tool servers
+# answering over stdio. Discord and Google need the Internet, so they stay off here.
+{
+  pkgs,
+  self,
+  stubs,
+}:
+let
+  # The SDK's own stdio client, from the same Python set as the assistant.
+  probe = pkgs.writeShellApplication {
+    name = "mcp-probe";
+    text = ''
+      exec ${pkgs.variet.python.withPackages (ps: [ ps.mcp ])}/bin/python ${./mcp-probe.py} "$@"
+    '';
+  };
+in
+pkgs.testers.runNixOSTest {
+  name = "variet-machine-b";
+  defaults.imports = [ self.nixosModules.assistant ];
+
+  nodes.machine = {
+    services.variet.assistant = {
+      enable = true;
+      swapd = {
+        url = "http://127.0.0.1:8080";
+        apiKeyFile = "/etc/variet-test/swapd-api-key";
+      };
+      searxng.local.environmentFile = pkgs.writeText "searx.env" "SEARX_SECRET_KEY=vm-test-only";
+    };
+    # `assistant chat` reads the key file itself, so it must be 0600 (a copy, not a store link).
+    environment.etc."variet-test/swapd-api-key" = {
+      text = "vm-test-api-key";
+      mode = "0600";
+    };
+
+    # The stub swapd: one tier that is always ready.
+    systemd.services.stub-swapd = {
+      wantedBy = [ "multi-user.target" ];
+      serviceConfig = {
+        DynamicUser = true;
+        ExecStart = "${pkgs.lib.getExe stubs.llama-server} --host 127.0.0.1 --port 8080 --model ${stubs.model}";
+      };
+    };
+    environment.systemPackages = [
+      pkgs.curl
+      probe
+    ];
+  };
+
+  testScript = ''
+    import json
+
+    searxng = "assistant mcp searxng --config /etc/variet/assistant.toml"
+
+    start_all()
+    machine.wait_for_unit("searx.service")
+    machine.wait_for_unit("stub-swapd.service")
+    machine.wait_for_open_port(8888)
+    machine.wait_for_open_port(8080)
+
+    with subtest("the rendered config passes the assistant's own check"):
+        machine.succeed("assistant check-config /etc/variet/assistant.toml")
+        machine.succeed("assistant check-config /etc/variet/assistant-service.toml")
+
+    with subtest("SearXNG answers JSON on loopback only"):
+        answer = json.loads(machine.succeed("curl -sS --fail 'http://127.0.0.1:8888/search?q=nixos&format=json'"))
+        assert "results" in answer, answer
+        assert "127.0.0.1:8888" in machine.succeed("ss -Htln")
+        machine.fail("ss -Htln | grep -v 127.0.0.1 | grep -q ':8888'")
+
+    with subtest("the searxng tool server answers over stdio"):
+        tools = json.loads(machine.succeed(f"mcp-probe list -- {searxng}"))
+        assert {"web_search", "fetch_url"} <= set(tools), tools
+        result = json.loads(
+            machine.succeed(f"""mcp-probe call web_search '{{"query": "nixos"}}' -- {searxng}""")
+        )
+        assert not result["isError"], result
+
+    with subtest("the assistant chats through the stub swapd"):
+        reply = machine.succeed("echo 'hello' | assistant chat --config /etc/variet/assistant.toml")
+        assert reply.strip(), reply
+  '';
+}
