@@ -163,8 +163,9 @@ class _Server:
     def _errlog(self) -> TextIO:
         if self.log_dir is None:
             return open(os.devnull, "w", encoding="utf-8")  # closed by the exit stack
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        return open(self.log_dir / f"mcp-{self.name}.log", "a", encoding="utf-8")
+        directory = self.log_dir.expanduser()
+        directory.mkdir(parents=True, exist_ok=True)
+        return open(directory / f"mcp-{self.name}.log", "a", encoding="utf-8")
 
     async def connected(self) -> Client:
         """The live client, waiting while the server (re)starts."""
