@@ -302,19 +302,17 @@ def label_list() -> Reply:
     )  # fmt: skip
 
 
-def draft(draft_id: str, message_id: str, to: str, subject: str = "Hi") -> dict[str, Any]:
-    """users.drafts.get in format=full: the draft's id and its message."""
-    return {
-        "id": draft_id,
-        "message": {
-            "id": message_id,
-            "threadId": "t-" + message_id,
-            "labelIds": ["DRAFT"],
-            "snippet": "draft body",
-            "payload": {
-                "mimeType": "text/plain",
-                "headers": headers(to=to, subject=subject, from_="me@example.com"),
-                "body": {"size": 10, "data": b64("draft body")},
-            },
-        },
-    }
+def draft_created(draft_id: str, message_id: str, thread_id: str) -> Reply:
+    """users.drafts.create: the new draft's id and its message's ids."""
+    return ok({"id": draft_id, "message": {"id": message_id, "threadId": thread_id, "labelIds": ["DRAFT"]}})
+
+
+def draft_raw(draft_id: str, message_id: str, rfc822: str) -> Reply:
+    """users.drafts.get with format=raw: the whole message as base64url RFC 5322 text."""
+    message = {"id": message_id, "threadId": "t-" + message_id, "labelIds": ["DRAFT"], "raw": b64(rfc822)}
+    return ok({"id": draft_id, "message": message})
+
+
+def sent(message_id: str, thread_id: str) -> Reply:
+    """users.drafts.send: the sent message."""
+    return ok({"id": message_id, "threadId": thread_id, "labelIds": ["SENT"]})
