@@ -28,7 +28,7 @@ pkgs.testers.runNixOSTest {
       };
       searxng.local.environmentFile = pkgs.writeText "searx.env" "SEARX_SECRET_KEY=vm-test-only";
     };
-    # `assistant chat` reads the key file itself, so it must be 0600 (a copy, not a store link).
+    # The unit's credential source; `assistant chat` reads its user's own 0600 copy (set up below).
     environment.etc."variet-test/swapd-api-key" = {
       text = "vm-test-api-key";
       mode = "0600";
@@ -78,6 +78,7 @@ pkgs.testers.runNixOSTest {
         assert not result["isError"], result
 
     with subtest("the assistant chats through the stub swapd"):
+        machine.succeed("install -D -m 0600 /etc/variet-test/swapd-api-key /root/.config/variet/swapd-api-key")
         reply = machine.succeed("echo 'hello' | assistant chat --config /etc/variet/assistant.toml")
         assert reply.strip(), reply
   '';

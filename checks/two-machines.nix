@@ -24,13 +24,9 @@ pkgs.testers.runNixOSTest {
         };
         searxng.local.enable = false;
       };
-      # `assistant chat` reads the key file itself, so it must be 0600 (a copy, not a store link).
+      # The unit's credential source; `assistant chat` reads its user's own 0600 copy (set up below).
       environment.etc."variet-test/swapd-api-key" = {
         text = "vm-test-api-key";
-        mode = "0600";
-      };
-      environment.etc."variet-test/wrong-key" = {
-        text = "not-the-key";
         mode = "0600";
       };
       environment.systemPackages = [ pkgs.curl ];
@@ -46,18 +42,19 @@ pkgs.testers.runNixOSTest {
     with subtest("swapd is reachable from Machine B over the LAN"):
         assistant.wait_until_succeeds("curl -sS --fail http://swapd:8080/health", timeout=60)
 
+    chat = "echo 'hello' | assistant chat --config /etc/variet/assistant.toml 2>&1"
+    key = "/root/.config/variet/swapd-api-key"
+
     with subtest("with the API key, the assistant gets an answer through swapd"):
-        reply = assistant.succeed("echo 'hello' | assistant chat --config /etc/variet/assistant.toml")
+        assistant.succeed(f"install -D -m 0600 /etc/variet-test/swapd-api-key {key}")
+        reply = assistant.succeed(chat)
         assert reply.strip(), reply
 
     with subtest("without the right key, swapd refuses and the assistant says so"):
         code = assistant.succeed("curl -s -o /dev/null -w '%{http_code}' http://swapd:8080/v1/models")
         assert code.strip() == "401", code
-        assistant.succeed(
-            "sed 's|/etc/variet-test/swapd-api-key|/etc/variet-test/wrong-key|' "
-            + "/etc/variet/assistant.toml > /tmp/wrong-key.toml"
-        )
-        status, out = assistant.execute("echo 'hello' | assistant chat --config /tmp/wrong-key.toml 2>&1")
+        assistant.succeed(f"echo not-the-key > {key}")
+        status, out = assistant.execute(chat)
         assert status != 0 or "401" in out or "key" in out.lower(), out
   '';
 }

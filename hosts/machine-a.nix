@@ -37,9 +37,9 @@ in
       tiers
       ;
     llamaCppPackage = pkgs.llama-cpp-cuda;
-    # Root-only files on Machine A, e.g. sops-nix/agenix secrets; see the README's "Deploy on NixOS".
-    apiKeyFile = "/run/secrets/swapd-api-key";
-    adminTokenFile = "/run/secrets/swapd-admin-token";
+    # Root-only files (README, "Deploy on NixOS"; with sops-nix or agenix, their paths instead).
+    apiKeyFile = "/var/lib/secrets/variet/swapd-api-key";
+    adminTokenFile = "/var/lib/secrets/variet/swapd-admin-token";
     # The port is opened on this interface only; every other interface stays closed.
     openFirewall = true;
     lanInterface = lan;

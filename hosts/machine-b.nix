@@ -25,7 +25,7 @@ in
     searxng = {
       inherit (assistant.searxng) url;
       # `SEARX_SECRET_KEY=…` (root-only; see the README's "Deploy on NixOS").
-      local.environmentFile = "/run/secrets/searx.env";
+      local.environmentFile = "/var/lib/secrets/variet/searx.env";
     };
   };
 

@@ -66,7 +66,10 @@ let
     configPath = serviceConfigPath;
     inherit stateDir;
   });
-  userConfigFile = checkedFile "assistant.toml" (render { configPath = userConfigPath; });
+  userConfigFile = checkedFile "assistant.toml" (render {
+    configPath = userConfigPath;
+    secretFile = name: _: "~/.config/variet/${name}";
+  });
 
   secretOption =
     what:
@@ -76,7 +79,8 @@ let
       example = "/run/secrets/${what}";
       description = ''
         File holding the ${what} (root-only, e.g. from sops-nix or agenix). The service gets it through
-        `LoadCredential`; users' `assistant chat` reads the file itself, so it must be 0600 and theirs.
+        `LoadCredential`. Users' `assistant chat` (/etc/variet/assistant.toml) reads their own 0600 copy
+        under `~/.config/variet/` instead, so a root-only file never has to be opened to them.
       '';
     };
 

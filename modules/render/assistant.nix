@@ -11,6 +11,10 @@
   assistant,
   # Where this rendering of the file is installed (the tool servers read their own sections from it).
   configPath,
+  # credential name -> the configured file (or null) -> the path written in this rendering. The unit's
+  # copy keeps the root-only files (its LoadCredential copies win anyway); the copy users' `assistant
+  # chat` reads names their own 0600 files under ~/.config/variet/ instead.
+  secretFile ? (_: file: file),
   # For the systemd unit: its StateDirectory, where the Google token lives. The stdio tool servers start
   # with the SDK's minimal environment ($CREDENTIALS_DIRECTORY is passed on, $STATE_DIRECTORY is not), so
   # the path is written out. null for the copy users' `assistant chat` reads (their own state).
@@ -18,6 +22,9 @@
 }:
 let
   optional = cond: attrs: if cond then attrs else { };
+  secret =
+    key: name: file:
+    optional (file != null) { ${key} = secretFile name file; };
   google = cfg.google;
   usesGoogle = google.calendar.enable || google.gmail.enable;
 
@@ -37,8 +44,8 @@ in
       url = cfg.swapd.url;
       tier = cfg.swapd.tier;
     }
-    // optional (cfg.swapd.apiKeyFile != null) { api_key_file = cfg.swapd.apiKeyFile; }
-    // optional (cfg.swapd.adminTokenFile != null) { admin_token_file = cfg.swapd.adminTokenFile; };
+    // secret "api_key_file" "swapd-api-key" cfg.swapd.apiKeyFile
+    // secret "admin_token_file" "swapd-admin-token" cfg.swapd.adminTokenFile;
 
   mcp.servers =
     { searxng = toolServer "searxng"; }
@@ -48,7 +55,7 @@ in
   searxng.url = cfg.searxng.url;
 
   google =
-    optional (usesGoogle && google.clientSecretFile != null) { client_secret_file = google.clientSecretFile; }
+    (if usesGoogle then secret "client_secret_file" "google-client-secret" google.clientSecretFile else { })
     // optional (stateDir != null) { state_dir = stateDir; };
 
   calendar = {
@@ -66,11 +73,14 @@ in
     allowed_recipients = google.gmail.allowedRecipients;
   };
 
+}
+# Only with the bot on, so a machine without it does not depend on the [discord] section.
+// optional cfg.discord.enable {
   discord =
     {
       owner_ids = cfg.discord.ownerIds;
       channel_ids = cfg.discord.channelIds;
     }
-    // optional (cfg.discord.tokenFile != null) { token_file = cfg.discord.tokenFile; }
+    // secret "token_file" "discord-token" cfg.discord.tokenFile
     // optional (cfg.discord.guildId != null) { guild_id = cfg.discord.guildId; };
 }

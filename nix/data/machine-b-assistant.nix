@@ -7,14 +7,15 @@
   swapd = {
     url = "http://machine-a:8080";
     tier = "auto";
-    # Root-only files, e.g. from sops-nix or agenix; they reach the service through LoadCredential.
-    apiKeyFile = "/run/secrets/swapd-api-key";
-    adminTokenFile = "/run/secrets/swapd-admin-token";
+    # Root-only files (README, "Deploy on NixOS"; with sops-nix or agenix, their paths instead). They reach
+    # the service through LoadCredential; `assistant chat` reads your own copies in ~/.config/variet/.
+    apiKeyFile = "/var/lib/secrets/variet/swapd-api-key";
+    adminTokenFile = "/var/lib/secrets/variet/swapd-admin-token";
   };
 
   discord = {
     enable = true;
-    tokenFile = "/run/secrets/discord-token";
+    tokenFile = "/var/lib/secrets/variet/discord-token";
     ownerIds = [ 100000000000000001 ]; # FILL IN: your Discord user ID
     channelIds = [ ]; # FILL IN: guild channels where @mentions are answered (DMs always are)
     guildId = null;
@@ -25,7 +26,7 @@
   };
 
   google = {
-    clientSecretFile = "/run/secrets/google-client-secret";
+    clientSecretFile = "/var/lib/secrets/variet/google-client-secret";
     calendar = {
       enable = true;
       readOnly = false;

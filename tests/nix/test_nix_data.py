@@ -112,33 +112,53 @@ def test_swapd_without_an_api_key_on_the_lan_is_refused() -> None:
         swapd_config.parse(render_swapd("import ./nix/data/machine-a-swapd.nix", has_key=False))
 
 
-def test_machine_b_settings_pass_the_assistants_schema() -> None:
-    for extra in (
-        "{ }",
-        '{ stateDir = "/var/lib/x"; }',
-    ):
-        data = render_assistant("import ./nix/data/machine-b-assistant.nix", extra)
-        discord = data.pop("discord")
-
-        config = AssistantConfig.model_validate(data)
-        bot = DiscordSettings.model_validate(discord)
-
-        assert sorted(config.mcp.servers) == ["calendar", "gmail", "searxng"]
-        assert config.gmail.read_only
-        assert str(config.llm.url) == "http://machine-a:8080/"
-        assert bot.owner_ids == frozenset({100000000000000001})
+USER_COPY = '{ secretFile = name: _: "~/.config/variet/${name}"; }'
+UNIT_COPY = '{ stateDir = "/var/lib/variet-assistant"; }'
 
 
-def test_the_units_tool_servers_find_its_state_and_this_config() -> None:
-    data = render_assistant("import ./nix/data/machine-b-assistant.nix", '{ stateDir = "/var/lib/x"; }')
+@pytest.mark.parametrize("extra", [USER_COPY, UNIT_COPY], ids=["user", "unit"])
+def test_machine_b_settings_pass_the_assistants_schema(extra: str) -> None:
+    data = render_assistant("import ./nix/data/machine-b-assistant.nix", extra)
+    bot = DiscordSettings.model_validate(data.pop("discord"))
+
+    config = AssistantConfig.model_validate(data)
+
+    assert sorted(config.mcp.servers) == ["calendar", "gmail", "searxng"]
+    assert config.gmail.read_only
+    assert str(config.llm.url) == "http://machine-a:8080/"
+    assert bot.owner_ids == frozenset({100000000000000001})
+
+
+def test_the_units_copy_names_the_root_only_files_and_its_state() -> None:
+    data = render_assistant("import ./nix/data/machine-b-assistant.nix", UNIT_COPY)
     data.pop("discord")
 
     config = AssistantConfig.model_validate(data)
 
-    assert config.google.state_dir == Path("/var/lib/x")
+    assert config.llm.api_key_file == Path("/var/lib/secrets/variet/swapd-api-key")
+    assert config.google.state_dir == Path("/var/lib/variet-assistant")
     for name, server in config.mcp.servers.items():
         assert server.command is not None
         assert server.command[1:] == ("mcp", name, "--config", "/etc/variet/assistant.toml")
+
+
+def test_the_users_copy_names_their_own_files() -> None:
+    data = render_assistant("import ./nix/data/machine-b-assistant.nix", USER_COPY)
+    bot = DiscordSettings.model_validate(data.pop("discord"))
+
+    config = AssistantConfig.model_validate(data)
+
+    assert config.llm.api_key_file == Path("~/.config/variet/swapd-api-key")
+    assert config.llm.admin_token_file == Path("~/.config/variet/swapd-admin-token")
+    assert config.google.client_secret_file == Path("~/.config/variet/google-client-secret")
+    assert bot.token_file == Path("~/.config/variet/discord-token")
+
+
+def test_without_the_bot_there_is_no_discord_section() -> None:
+    data = render_assistant("import ./nix/data/machine-b-assistant.nix // { discord.enable = false; }")
+
+    assert "discord" not in data
+    AssistantConfig.model_validate(data)
 
 
 def nix_string(value: str) -> str:
