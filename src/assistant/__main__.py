@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from assistant.servers.cli import auth, mcp
+
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="variet")
@@ -56,6 +58,10 @@ def check_config(config_path: Path) -> None:
         click.echo(f"assistant: {exc}", err=True)
         sys.exit(1)
     click.echo(f"{config_path}: ok ({len(config.mcp.servers)} tool servers)")
+
+
+main.add_command(mcp)
+main.add_command(auth)
 
 
 if __name__ == "__main__":
