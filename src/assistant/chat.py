@@ -151,6 +151,8 @@ class Terminal:
         self._tty = tty
         self._show_reasoning = config.chat.show_reasoning
         self._spinner = Spinner(out, tty)
+        self._at_line_start = True
+        self._in_reply = False
 
     @property
     def agent(self) -> Agent:
@@ -160,9 +162,7 @@ class Terminal:
         """The `Confirm` callback: y or yes is a yes; anything else, or the end of input, is a no."""
         arguments = json.dumps(dict(request.arguments), ensure_ascii=False)
         self._write(f"  ? run {request.tool} {arguments}\n    ({request.reason}) [y/N] ")
-        answer = await self._lines.read()
-        if answer is None:
-            self._write("\n")
+        answer = await self._read()
         return answer is not None and answer.strip().lower() in ("y", "yes")
 
     async def run(self) -> int:
@@ -174,9 +174,8 @@ class Terminal:
             try:
                 while True:
                     self._write("you> ")
-                    line = await self._lines.read()
+                    line = await self._read()
                     if line is None:
-                        self._write("\n")
                         return 0
                     text = line.strip()
                     if not text:
@@ -191,58 +190,59 @@ class Terminal:
         return 0  # pragma: no cover - the loop returns from inside the task group
 
     async def _turn(self, text: str) -> None:
-        self._write("assistant> ")
-        at_line_start = False
+        self._in_reply = False
         async for event in self._agent.run(text):
-            at_line_start = self._render(event, at_line_start)
+            self._render(event)
+        self._end_line()
 
-    def _render(self, event: AgentEvent, at_line_start: bool) -> bool:
-        """Draw one event; returns whether the cursor is now at the start of a line."""
+    def _render(self, event: AgentEvent) -> None:
+        """Draw one event: answer text after an `assistant>` prefix, everything else on its own line."""
         match event:
             case TextDelta(text=text):
-                self._spinner.clear()
-                self._write(text)
-                return text.endswith("\n")
+                self._reply(text)
             case ReasoningDelta(text=text):
                 if self._show_reasoning:
-                    self._spinner.clear()
-                    self._write(f"\033[2m{text}\033[0m" if self._tty else text)
-                    return text.endswith("\n")
-                if self._tty:
+                    self._reply(f"\033[2m{text}\033[0m" if self._tty else text)
+                elif self._tty:
                     self._spinner.show("thinking")
-                return at_line_start
             case SwapWait(message=message, retry_after_s=wait):
-                self._line(at_line_start, f"  … swapd is swapping tiers ({message}); retrying in {wait:.0f}s")
-                return True
+                self._line(f"  … swapd is swapping tiers ({message}); retrying in {wait:.0f}s")
             case PromptProgress(processed=processed, total=total):
                 if self._tty and total:
                     self._spinner.show(f"reading the prompt {processed / total:.0%}")
-                return at_line_start
             case ToolCallStarted(tool=tool, arguments=arguments, raw_arguments=raw):
                 shown = json.dumps(arguments, ensure_ascii=False) if arguments is not None else raw
-                self._line(at_line_start, f"  → {tool} {_one_line(shown)}")
-                return True
+                self._line(f"  → {tool} {_one_line(shown)}")
             case ConfirmationNeeded():
-                self._spinner.clear()
-                if not at_line_start:
-                    self._write("\n")
-                return True
+                self._end_line()
             case ToolCallFinished(tool=tool, ok=ok, output=output, untrusted=untrusted):
-                mark = "✓" if ok else "✗"
                 label = " [untrusted]" if untrusted else ""
-                self._line(True, f"  {mark} {tool}{label}: {_one_line(output)}")
-                return True
+                self._line(f"  {'✓' if ok else '✗'} {tool}{label}: {_one_line(output)}")
             case Notice(message=message):
-                self._line(at_line_start, f"  [note] {message}")
-                return True
+                self._line(f"  [note] {message}")
             case Final():
-                self._spinner.clear()
-                self._write("\n" if not at_line_start else "")
-                return True
+                self._end_line()
             case TurnFailed(message=message):
-                self._line(at_line_start, f"  [error] {message}")
-                return True
-        return at_line_start  # pragma: no cover - the match is exhaustive
+                self._line(f"  [error] {message}")
+
+    def _reply(self, text: str) -> None:
+        self._spinner.clear()
+        if not self._in_reply:
+            self._end_line()
+            self._write("assistant> ")
+            self._in_reply = True
+        self._write(text)
+
+    def _line(self, text: str) -> None:
+        """A status line of its own; the answer, if it goes on, gets a fresh prefix."""
+        self._end_line()
+        self._write(text + "\n")
+        self._in_reply = False
+
+    def _end_line(self) -> None:
+        self._spinner.clear()
+        if not self._at_line_start:
+            self._write("\n")
 
     async def _command(self, text: str) -> bool:
         """Run a slash command; False means quit."""
@@ -311,13 +311,21 @@ class Terminal:
         self._spinner.clear()
         self._write(f"tier {tier} is ready\n")
 
-    def _line(self, at_line_start: bool, text: str) -> None:
-        self._spinner.clear()
-        self._write(("" if at_line_start else "\n") + text + "\n")
+    async def _read(self) -> str | None:
+        line = await self._lines.read()
+        if line is None:
+            self._end_line()
+        elif self._tty:
+            self._at_line_start = True  # the terminal echoed the line and its Enter
+        else:
+            self._write(line + "\n")  # a pipe echoes nothing; keep the transcript readable
+        return line
 
     def _write(self, text: str) -> None:
-        self._out.write(text)
-        self._out.flush()
+        if text:
+            self._out.write(text)
+            self._out.flush()
+            self._at_line_start = text.endswith("\n")
 
 
 def _api_key(settings: LlmSettings) -> str | None:
