@@ -38,24 +38,14 @@ let
       // args
     );
 
-  # RFC 42: the rendered keys are defaults (mkDefault) under the user's `settings`, then the whole file is
+  # RFC 42: `settings` is laid over what the options render (its keys win), then the whole file is
   # checked with the assistant's own validator at build time.
   checkedFile =
     name: rendered:
-    let
-      merged =
-        (lib.evalModules {
-          modules = [
-            { freeformType = settingsFormat.type; }
-            (lib.mapAttrsRecursive (_: lib.mkDefault) rendered)
-            cfg.settings
-          ];
-        }).config;
-    in
     pkgs.runCommand name
       {
         nativeBuildInputs = [ cfg.package ];
-        unchecked = settingsFormat.generate "${name}-unchecked" merged;
+        unchecked = settingsFormat.generate "${name}-unchecked" (lib.recursiveUpdate rendered cfg.settings);
       }
       ''
         assistant check-config "$unchecked"

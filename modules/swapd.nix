@@ -81,7 +81,7 @@ let
           description = "Further llama-server arguments for tier ${name}, one list item per argument.";
         };
         vramMiB = mkOption {
-          type = types.ints.positive;
+          type = types.ints.unsigned;
           description = "VRAM tier ${name} needs, summed over the GPUs; swapd refuses to load it with less free.";
         };
         aliases = mkOption {
@@ -104,7 +104,13 @@ let
   fetchModel =
     name: spec:
     let
-      fetch = part: pkgs.fetchurl { inherit (part) url sha256; };
+      # SRI goes to `hash`, hex or base32 to `sha256`.
+      fetch =
+        part:
+        pkgs.fetchurl (
+          { inherit (part) url; }
+          // (if lib.hasPrefix "sha256-" part.sha256 then { hash = part.sha256; } else { inherit (part) sha256; })
+        );
       first = fetch spec;
     in
     if spec.extraParts == [ ] then
