@@ -1,0 +1,328 @@
+/**
+ * The coding agent's loop: ask the model, run its tool calls (asking the user where the policy says so), feed the
+ * results back, until it answers without a call. It reports typed events and owns no UI and no storage.
+ * The system prompt and tool list never change within a workspace, so llama.cpp's prompt cache keeps hitting.
+ */
+import { Aborted, ContextOverflow, ServerError, ToolFailed, VarietError, throwIfAborted } from "./errors.js";
+import type { ApprovalAnswer, ApprovalRequest, Host } from "./host.js";
+import { MESSAGE_OVERHEAD_TOKENS, answerReserve, chooseCut } from "./context.js";
+import type { ChatMessage, ChatResult, Llm, ToolCall } from "./llm.js";
+import { type ApprovalPolicy, needsApproval } from "./policy.js";
+import { parseArguments } from "./tools/arguments.js";
+import { toolSchemas } from "./tools/registry.js";
+import type { ReadLedger, Tool, ToolOutcome } from "./tools/tool.js";
+import { extractLeakedCalls } from "./toolcalls.js";
+import { Workspace } from "./workspace.js";
+
+export type AgentEvent =
+  | { readonly type: "status"; readonly text: string }
+  | { readonly type: "assistant_start"; readonly tier: string }
+  | { readonly type: "text"; readonly delta: string }
+  | { readonly type: "reasoning"; readonly delta: string }
+  | { readonly type: "assistant_end"; readonly servedBy: string | null }
+  | { readonly type: "tool_call"; readonly id: string; readonly name: string; readonly arguments: string }
+  | { readonly type: "tool_result"; readonly id: string; readonly status: "ok" | "error" | "rejected"; readonly content: string }
+  | { readonly type: "context"; readonly usedTokens: number; readonly contextSize: number; readonly droppedMessages: number }
+  | { readonly type: "error"; readonly message: string }
+  | { readonly type: "done"; readonly reason: StopReason };
+
+export type StopReason = "answered" | "step_limit" | "repeated_call" | "aborted" | "error";
+
+export interface AgentSettings {
+  /** The tier that acts (runs tools). */
+  readonly tier: string;
+  /** When set, each turn starts with a plan written by this tier, without tools. */
+  readonly planTier?: string;
+  readonly maxSteps: number;
+  readonly policy: ApprovalPolicy;
+  readonly commandTimeoutMs: number;
+  readonly maxOutputBytes: number;
+}
+
+/** How many identical calls (same tool, same arguments, nothing changed in between) before we intervene. */
+export const REPEAT_WARN = 3;
+export const REPEAT_STOP = 4;
+
+const SYSTEM_PROMPT = `You are Variet, a coding agent working inside the user's workspace through tools.
+- Paths are relative to the workspace root. You cannot touch anything outside it.
+- Read a file with read_file before editing it. Edit with edit_file: search must be copied exactly from the file and match once.
+- Create new files with write_file. Run builds and tests with run_command. After editing, call get_diagnostics.
+- The user approves edits and commands; if they reject one, do not repeat it: change course or ask.
+- Call one tool at a time and wait for its result. When the task is done, answer briefly without calling a tool.`;
+
+const PLAN_INSTRUCTION =
+  "Before acting: write a short numbered plan for the request above (files to read, changes, checks). Do not call tools and do not write the code yet.";
+
+export function systemPrompt(workspaceName: string): string {
+  // Only facts that stay fixed for the workspace: anything volatile here would bust the prompt cache on every turn.
+  return `${SYSTEM_PROMPT}\nWorkspace: ${workspaceName}`;
+}
+
+function canonicalArguments(json: string): string {
+  try {
+    const sortKeys = (value: unknown): unknown =>
+      value && typeof value === "object" && !Array.isArray(value)
+        ? Object.fromEntries(Object.entries(value as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => [k, sortKeys(v)]))
+        : value;
+    return JSON.stringify(sortKeys(JSON.parse(json)));
+  } catch {
+    return json.trim();
+  }
+}
+
+export interface AgentDeps {
+  readonly llm: Llm;
+  readonly host: Host;
+  readonly tools: readonly Tool[];
+  readonly workspaceName: string;
+}
+
+export class Agent {
+  private history: ChatMessage[] = [];
+  private readonly reads: ReadLedger = new Map();
+  private readonly workspace: Workspace;
+  private readonly system: string;
+  private readonly byName: ReadonlyMap<string, Tool>;
+  /** Leading history messages left out of requests; only grows within a conversation, so the prefix stays stable. */
+  private cut = 0;
+
+  constructor(private readonly deps: AgentDeps) {
+    this.workspace = new Workspace(deps.host.workspaceRoot);
+    this.system = systemPrompt(deps.workspaceName);
+    this.byName = new Map(deps.tools.map((tool) => [tool.definition.name, tool]));
+  }
+
+  get messages(): readonly ChatMessage[] {
+    return this.history;
+  }
+
+  /** Restore a saved conversation; a trailing assistant call without results gets "not run" results. */
+  restore(messages: readonly ChatMessage[]): void {
+    this.history = [...messages];
+    this.cut = 0;
+    this.closeOpenCalls("not run: the conversation was interrupted");
+  }
+
+  clear(): void {
+    this.history = [];
+    this.reads.clear();
+    this.cut = 0;
+  }
+
+  /** Run one user turn. Never throws: failures end the turn with an `error` event and `done`. */
+  async run(userText: string, settings: AgentSettings, signal: AbortSignal, emit: (event: AgentEvent) => void): Promise<StopReason> {
+    this.history.push({ role: "user", content: userText });
+    return this.turn(settings, signal, emit);
+  }
+
+  /** Run the last user message again, dropping whatever came after it. */
+  async retry(settings: AgentSettings, signal: AbortSignal, emit: (event: AgentEvent) => void): Promise<StopReason> {
+    const last = this.history.map((m) => m.role).lastIndexOf("user");
+    if (last === -1) {
+      emit({ type: "error", message: "nothing to retry" });
+      emit({ type: "done", reason: "error" });
+      return "error";
+    }
+    this.history.splice(last + 1);
+    this.cut = Math.min(this.cut, last);
+    return this.turn(settings, signal, emit);
+  }
+
+  private async turn(settings: AgentSettings, signal: AbortSignal, emit: (event: AgentEvent) => void): Promise<StopReason> {
+    let reason: StopReason;
+    try {
+      reason = await this.loop(settings, signal, emit);
+    } catch (error) {
+      if (error instanceof Aborted || signal.aborted) {
+        reason = "aborted";
+      } else {
+        reason = "error";
+        emit({ type: "error", message: error instanceof VarietError ? error.message : `internal error: ${String(error)}` });
+      }
+    } finally {
+      this.closeOpenCalls(signal.aborted ? "cancelled: the user stopped the agent" : "not run: the turn ended");
+    }
+    emit({ type: "done", reason });
+    return reason;
+  }
+
+  private async loop(settings: AgentSettings, signal: AbortSignal, emit: (event: AgentEvent) => void): Promise<StopReason> {
+    const protectFrom = this.history.length - 1;
+    if (settings.planTier) {
+      const plan = await this.ask(settings.planTier, false, protectFrom, signal, emit, PLAN_INSTRUCTION);
+      this.history.push({ role: "assistant", content: plan.content });
+    }
+    const seen = new Map<string, number>();
+    let generation = 0;
+    for (let step = 0; step < settings.maxSteps; step++) {
+      const result = await this.ask(settings.tier, true, protectFrom, signal, emit);
+      let calls = result.toolCalls;
+      let content = result.content;
+      if (calls.length === 0) {
+        const leaked = extractLeakedCalls(result.content, new Set(this.byName.keys()));
+        const fromReasoning = leaked.calls.length === 0 ? extractLeakedCalls(result.reasoning, new Set(this.byName.keys())) : undefined;
+        const found = leaked.calls.length > 0 ? leaked.calls : (fromReasoning?.calls ?? []);
+        if (leaked.calls.length > 0) content = leaked.text;
+        calls = found.map((call, index) => ({
+          id: `leaked_${step}_${index}`,
+          type: "function" as const,
+          function: { name: call.name, arguments: call.arguments },
+        }));
+      }
+      if (calls.length === 0) {
+        this.history.push({ role: "assistant", content });
+        return "answered";
+      }
+      // Stored as native calls, so the chat template shows the model the proper format from here on.
+      this.history.push({ role: "assistant", content: content || null, tool_calls: calls });
+      for (const call of calls) {
+        const key = `${generation}\0${call.function.name}\0${canonicalArguments(call.function.arguments)}`;
+        const count = (seen.get(key) ?? 0) + 1;
+        seen.set(key, count);
+        emit({ type: "tool_call", id: call.id, name: call.function.name, arguments: call.function.arguments });
+        if (count >= REPEAT_STOP) {
+          this.pushResult(call, "error", "stopped: the same call was repeated with no change in between", emit);
+          emit({ type: "error", message: `stopped: the model repeated the same ${call.function.name} call ${count} times` });
+          return "repeated_call";
+        }
+        if (count >= REPEAT_WARN) {
+          this.pushResult(
+            call,
+            "error",
+            `you already made this exact ${call.function.name} call ${count - 1} times and the result will not change; do something different or answer`,
+            emit,
+          );
+          continue;
+        }
+        const outcome = await this.execute(call, settings, signal);
+        // A stop during the call (e.g. while a question was open) wins over whatever the tool returned.
+        throwIfAborted(signal);
+        if (outcome.status === "ok" && outcome.changedWorkspace) generation++;
+        this.pushResult(call, outcome.status, outcome.content, emit);
+      }
+    }
+    emit({ type: "error", message: `stopped after ${settings.maxSteps} steps (variet.maxSteps); say "continue" to go on` });
+    return "step_limit";
+  }
+
+  private pushResult(call: ToolCall, status: "ok" | "error" | "rejected", content: string, emit: (event: AgentEvent) => void): void {
+    const text = status === "error" ? `error: ${content}` : content;
+    this.history.push({ role: "tool", tool_call_id: call.id, content: text });
+    emit({ type: "tool_result", id: call.id, status, content: text });
+  }
+
+  private async execute(call: ToolCall, settings: AgentSettings, signal: AbortSignal): Promise<ToolOutcome | { status: "error"; content: string; changedWorkspace?: undefined }> {
+    const tool = this.byName.get(call.function.name);
+    if (!tool) {
+      return { status: "error", content: `unknown tool '${call.function.name}'; the tools are: ${[...this.byName.keys()].join(", ")}` };
+    }
+    const approve = async (request: ApprovalRequest): Promise<ApprovalAnswer> =>
+      needsApproval(settings.policy, tool.definition.kind) ? this.deps.host.approve(request, signal) : { approved: true };
+    try {
+      const args = parseArguments(tool.definition, call.function.arguments);
+      return await tool.run(args, {
+        workspace: this.workspace,
+        host: this.deps.host,
+        signal,
+        reads: this.reads,
+        approve,
+        commandTimeoutMs: settings.commandTimeoutMs,
+        maxOutputBytes: settings.maxOutputBytes,
+      });
+    } catch (error) {
+      if (error instanceof Aborted || signal.aborted) throw new Aborted();
+      if (error instanceof ToolFailed) return { status: "error", content: error.message };
+      const message = error instanceof Error ? error.message : String(error);
+      return { status: "error", content: `${call.function.name} failed: ${message}` };
+    }
+  }
+
+  /** One model request over the (trimmed) history; streams text to `emit`. */
+  private async ask(
+    tier: string,
+    withTools: boolean,
+    protectFrom: number,
+    signal: AbortSignal,
+    emit: (event: AgentEvent) => void,
+    extraInstruction?: string,
+  ): Promise<ChatResult> {
+    const tools = withTools ? toolSchemas(this.deps.tools) : undefined;
+    const tail: ChatMessage[] = extraInstruction ? [{ role: "user", content: extraInstruction }] : [];
+    const kept = await this.fit(tier, tools ? JSON.stringify(tools) : "", tail, protectFrom, signal, emit);
+    emit({ type: "assistant_start", tier });
+    const result = await this.deps.llm.chat(
+      { tier, messages: [{ role: "system", content: this.system }, ...kept, ...tail], ...(tools ? { tools } : {}) },
+      signal,
+      (progress) => {
+        if (progress.type === "content") emit({ type: "text", delta: progress.delta });
+        else if (progress.type === "reasoning") emit({ type: "reasoning", delta: progress.delta });
+        else if (progress.type === "status") emit({ type: "status", text: progress.text });
+      },
+    );
+    emit({ type: "assistant_end", servedBy: result.servedBy });
+    if (result.finishReason === "length" && result.toolCalls.length === 0 && result.content === "") {
+      throw new ContextOverflow("the model ran out of room before answering; start a new chat or use a tier with a bigger context");
+    }
+    return result;
+  }
+
+  /** The history to send: all of it when it fits, else cut at a unit boundary. Counts come from llama-server. */
+  private async fit(
+    tier: string,
+    toolsJson: string,
+    tail: readonly ChatMessage[],
+    protectFrom: number,
+    signal: AbortSignal,
+    emit: (event: AgentEvent) => void,
+  ): Promise<ChatMessage[]> {
+    let contextSize: number;
+    const count = (text: string): Promise<number> => this.deps.llm.countTokens(tier, text, signal);
+    const messageTokens = async (message: ChatMessage): Promise<number> => {
+      const calls = message.role === "assistant" && message.tool_calls ? JSON.stringify(message.tool_calls) : "";
+      return MESSAGE_OVERHEAD_TOKENS + (await count(`${message.content ?? ""}${calls}`));
+    };
+    let tokens: number[];
+    let fixed: number;
+    try {
+      contextSize = await this.deps.llm.contextSize(tier, signal);
+      tokens = [];
+      for (const message of this.history) tokens.push(await messageTokens(message));
+      fixed = (await count(this.system)) + (toolsJson ? await count(toolsJson) : 0) + MESSAGE_OVERHEAD_TOKENS;
+      for (const message of tail) fixed += await messageTokens(message);
+    } catch (error) {
+      // A server without /props or /tokenize: send everything and let the server say if it is too long.
+      if (error instanceof ServerError) {
+        emit({ type: "status", text: "the server does not report its context size; sending the whole conversation" });
+        return this.history.slice(this.cut);
+      }
+      throw error;
+    }
+    const budget = contextSize - answerReserve(contextSize);
+    const decision = chooseCut(tokens, this.history, fixed, budget, this.cut, protectFrom);
+    this.cut = decision.cut;
+    const used = fixed + tokens.slice(this.cut).reduce((sum, n) => sum + n, 0);
+    emit({ type: "context", usedTokens: used, contextSize, droppedMessages: this.cut });
+    if (!decision.fits) {
+      throw new ContextOverflow(
+        `the request needs about ${used} tokens but the ${tier} tier holds ${contextSize}; start a new chat or ask for less at once`,
+      );
+    }
+    return this.history.slice(this.cut);
+  }
+
+  /** Give every tool call without a result one, so the history never holds an unanswered call. */
+  private closeOpenCalls(why: string): void {
+    const answered = new Set(this.history.flatMap((m) => (m.role === "tool" ? [m.tool_call_id] : [])));
+    for (let i = this.history.length - 1; i >= 0; i--) {
+      const message = this.history[i];
+      if (message?.role !== "assistant" || !message.tool_calls) continue;
+      const missing = message.tool_calls.filter((call) => !answered.has(call.id));
+      if (missing.length === 0) return;
+      // Results go right after the assistant message's existing results.
+      let at = i + 1;
+      while (this.history[at]?.role === "tool") at++;
+      this.history.splice(at, 0, ...missing.map((call) => ({ role: "tool" as const, tool_call_id: call.id, content: why })));
+      return;
+    }
+  }
+}

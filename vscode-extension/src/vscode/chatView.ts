@@ -1,0 +1,170 @@
+/**
+ * The sidebar chat: one agent per workspace, its events forwarded to the webview, stop and retry, and the
+ * conversation saved in workspaceState so it survives a reload.
+ */
+import * as path from "node:path";
+
+import * as vscode from "vscode";
+
+import { Agent, type AgentEvent, type AgentSettings } from "../core/agent.js";
+import type { Host } from "../core/host.js";
+import type { ChatMessage, Llm } from "../core/llm.js";
+import { TOOLS } from "../core/tools/registry.js";
+import { type FromWebview, type ToWebview, isFromWebview } from "../webview/protocol.js";
+import { readSettings } from "./settings.js";
+
+export const HISTORY_KEY = "variet.history";
+/** Captured command output kept per call; the rest is elided in the middle. */
+const MAX_OUTPUT_BYTES = 16_000;
+
+export interface ChatDeps {
+  readonly extensionUri: vscode.Uri;
+  readonly state: vscode.Memento;
+  readonly host: Host | undefined;
+  readonly llm: () => Llm;
+  readonly onServedBy: (tier: string) => void;
+}
+
+export function agentSettings(): AgentSettings {
+  const settings = readSettings();
+  return {
+    tier: settings.agentTier,
+    ...(settings.planWithDeep && settings.agentTier !== "deep" ? { planTier: "deep" } : {}),
+    maxSteps: settings.maxSteps,
+    policy: settings.policy,
+    commandTimeoutMs: settings.commandTimeoutMs,
+    maxOutputBytes: MAX_OUTPUT_BYTES,
+  };
+}
+
+export class ChatView implements vscode.WebviewViewProvider, vscode.Disposable {
+  private view: vscode.WebviewView | undefined;
+  private agent: Agent | undefined;
+  private running: AbortController | undefined;
+  private turn: Promise<unknown> | undefined;
+
+  constructor(private readonly deps: ChatDeps) {}
+
+  private ensureAgent(): Agent | undefined {
+    if (this.agent || !this.deps.host) return this.agent;
+    this.agent = new Agent({
+      llm: this.deps.llm(),
+      host: this.deps.host,
+      tools: TOOLS,
+      workspaceName: path.basename(this.deps.host.workspaceRoot),
+    });
+    this.agent.restore(this.deps.state.get<ChatMessage[]>(HISTORY_KEY) ?? []);
+    return this.agent;
+  }
+
+  resolveWebviewView(view: vscode.WebviewView): void {
+    this.view = view;
+    const media = vscode.Uri.joinPath(this.deps.extensionUri, "dist");
+    view.webview.options = { enableScripts: true, localResourceRoots: [media, vscode.Uri.joinPath(this.deps.extensionUri, "media")] };
+    view.webview.html = this.html(view.webview);
+    view.webview.onDidReceiveMessage((message: unknown) => {
+      if (isFromWebview(message)) this.handle(message);
+    });
+  }
+
+  /** Handle one message from the webview. Public for tests. */
+  handle(message: FromWebview): void {
+    switch (message.type) {
+      case "ready":
+        this.post({ type: "history", messages: this.ensureAgent()?.messages ?? [] });
+        this.post({ type: "busy", busy: this.running !== undefined });
+        if (!this.deps.host) this.post({ type: "notice", text: "Open a folder to use the Variet agent; its tools work inside the workspace." });
+        return;
+      case "send":
+        if (message.text.trim()) this.start((agent, signal, emit) => agent.run(message.text.trim(), agentSettings(), signal, emit));
+        return;
+      case "retry":
+        this.start((agent, signal, emit) => agent.retry(agentSettings(), signal, emit));
+        return;
+      case "stop":
+        this.stop();
+        return;
+      case "newChat":
+        this.newChat();
+        return;
+    }
+  }
+
+  stop(): void {
+    this.running?.abort();
+  }
+
+  newChat(): void {
+    this.stop();
+    this.agent?.clear();
+    void this.deps.state.update(HISTORY_KEY, []);
+    this.post({ type: "history", messages: [] });
+  }
+
+  /** Resolves when the current turn (if any) has finished. */
+  async idle(): Promise<void> {
+    await this.turn;
+  }
+
+  private start(run: (agent: Agent, signal: AbortSignal, emit: (event: AgentEvent) => void) => Promise<unknown>): void {
+    const agent = this.ensureAgent();
+    if (!agent) {
+      this.post({ type: "notice", text: "Open a folder first: the agent only works inside a workspace." });
+      return;
+    }
+    if (this.running) {
+      this.post({ type: "notice", text: "The agent is still working; stop it first." });
+      return;
+    }
+    const controller = new AbortController();
+    this.running = controller;
+    this.post({ type: "busy", busy: true });
+    const emit = (event: AgentEvent): void => {
+      if (event.type === "assistant_end" && event.servedBy) this.deps.onServedBy(event.servedBy);
+      this.post({ type: "event", event });
+    };
+    this.turn = run(agent, controller.signal, emit).finally(async () => {
+      this.running = undefined;
+      this.post({ type: "busy", busy: false });
+      await this.deps.state.update(HISTORY_KEY, agent.messages);
+    });
+  }
+
+  private post(message: ToWebview): void {
+    void this.view?.webview.postMessage(message);
+  }
+
+  private html(webview: vscode.Webview): string {
+    const nonce = Array.from({ length: 24 }, () => Math.floor(Math.random() * 36).toString(36)).join("");
+    const script = webview.asWebviewUri(vscode.Uri.joinPath(this.deps.extensionUri, "dist", "webview.js"));
+    const style = webview.asWebviewUri(vscode.Uri.joinPath(this.deps.extensionUri, "media", "chat.css"));
+    return `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="UTF-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src ${webview.cspSource}; script-src 'nonce-${nonce}';">
+<meta name="viewport" content="width=device-width, initial-scale=1.0">
+<link rel="stylesheet" href="${style.toString()}">
+<title>Variet</title>
+</head>
+<body>
+<div id="log" role="log" aria-live="polite"></div>
+<div id="status"></div>
+<form id="composer">
+  <textarea id="input" rows="3" placeholder="Ask the agent… (Enter to send, Shift+Enter for a new line)"></textarea>
+  <div id="buttons">
+    <button type="submit" id="send">Send</button>
+    <button type="button" id="stop" disabled>Stop</button>
+    <button type="button" id="retry">Retry</button>
+    <button type="button" id="new">New chat</button>
+  </div>
+</form>
+<script nonce="${nonce}" src="${script.toString()}"></script>
+</body>
+</html>`;
+  }
+
+  dispose(): void {
+    this.stop();
+  }
+}

@@ -1,0 +1,56 @@
+/** Wires the editor to the agent core: host, chat view, status bar, commands and inline completions. */
+import * as vscode from "vscode";
+
+import { ChatView } from "./chatView.js";
+import { registerCommands } from "./commands.js";
+import { Connections } from "./connections.js";
+import { InfillProvider } from "./inlineCompletion.js";
+import { ADMIN_TOKEN_SECRET } from "./settings.js";
+import { TierStatusBar } from "./statusBar.js";
+import { PROPOSAL_SCHEME, ProposalDocuments, VsCodeHost } from "./vscodeHost.js";
+
+export function activate(context: vscode.ExtensionContext): void {
+  const connections = new Connections(context.secrets);
+  const proposals = new ProposalDocuments();
+  const folder = vscode.workspace.workspaceFolders?.[0];
+  const host = folder && folder.uri.scheme === "file" ? new VsCodeHost(folder.uri.fsPath, proposals) : undefined;
+
+  const statusBar = new TierStatusBar({
+    control: (streaming) => connections.control(streaming),
+    hasAdminToken: async () => Boolean(await context.secrets.get(ADMIN_TOKEN_SECRET)),
+  });
+  const chat = new ChatView({
+    extensionUri: context.extensionUri,
+    state: context.workspaceState,
+    host,
+    llm: () => connections.llm(),
+    onServedBy: (tier) => statusBar.noteServedBy(tier),
+  });
+
+  context.subscriptions.push(
+    statusBar,
+    chat,
+    vscode.workspace.registerTextDocumentContentProvider(PROPOSAL_SCHEME, proposals),
+    vscode.window.registerWebviewViewProvider("variet.chat", chat, { webviewOptions: { retainContextWhenHidden: true } }),
+    ...registerCommands({
+      secrets: context.secrets,
+      control: () => connections.control(),
+      onSecretsChanged: () => statusBar.restart(),
+      newChat: () => chat.newChat(),
+      stop: () => chat.stop(),
+    }),
+    context.secrets.onDidChange(() => statusBar.restart()),
+    vscode.workspace.onDidChangeConfiguration((event) => {
+      if (event.affectsConfiguration("variet.serverUrl")) statusBar.restart();
+    }),
+    vscode.languages.registerInlineCompletionItemProvider(
+      { pattern: "**" },
+      new InfillProvider(() => connections.llm(), () => statusBar.activeReadyTier),
+    ),
+  );
+  statusBar.start();
+}
+
+export function deactivate(): void {
+  // Everything is disposed through context.subscriptions.
+}

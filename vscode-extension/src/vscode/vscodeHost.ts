@@ -1,0 +1,158 @@
+/** The agent core's Host in VS Code: diffs through `vscode.diff`, questions as notifications, the editor's diagnostics. */
+import * as path from "node:path";
+
+import * as vscode from "vscode";
+
+import type { ApprovalAnswer, ApprovalRequest, Diagnostic, Host, ProposedChange } from "../core/host.js";
+
+export const PROPOSAL_SCHEME = "variet-proposal";
+
+/** Read-only in-memory documents holding both sides of a proposed change, for the diff editor. */
+export class ProposalDocuments implements vscode.TextDocumentContentProvider {
+  private readonly texts = new Map<string, string>();
+  private counter = 0;
+
+  provideTextDocumentContent(uri: vscode.Uri): string {
+    return this.texts.get(uri.toString()) ?? "";
+  }
+
+  add(change: ProposedChange): { before: vscode.Uri; after: vscode.Uri; dispose: () => void } {
+    const id = ++this.counter;
+    const before = vscode.Uri.from({ scheme: PROPOSAL_SCHEME, path: `/${change.path}`, query: `${id}-before` });
+    const after = vscode.Uri.from({ scheme: PROPOSAL_SCHEME, path: `/${change.path}`, query: `${id}-after` });
+    this.texts.set(before.toString(), change.before);
+    this.texts.set(after.toString(), change.after);
+    return {
+      before,
+      after,
+      dispose: () => {
+        this.texts.delete(before.toString());
+        this.texts.delete(after.toString());
+      },
+    };
+  }
+}
+
+const ACCEPT = "Accept";
+const REJECT = "Reject";
+const REJECT_WITH_REASON = "Reject with a reason…";
+
+/** Resolve to undefined when the signal aborts, so a pending question never blocks a stopped agent. */
+function unlessAborted<T>(promise: Thenable<T>, signal: AbortSignal): Promise<T | undefined> {
+  if (signal.aborted) return Promise.resolve(undefined);
+  return new Promise((resolve, reject) => {
+    const onAbort = (): void => resolve(undefined);
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(error instanceof Error ? error : new Error(String(error)));
+      },
+    );
+  });
+}
+
+const SEVERITY: Record<number, Diagnostic["severity"]> = { 0: "error", 1: "warning", 2: "info", 3: "hint" };
+
+export class VsCodeHost implements Host {
+  constructor(
+    readonly workspaceRoot: string,
+    private readonly proposals: ProposalDocuments,
+  ) {}
+
+  async approve(request: ApprovalRequest, signal: AbortSignal): Promise<ApprovalAnswer> {
+    switch (request.kind) {
+      case "edit":
+        return this.approveChange(request.change, signal);
+      case "command": {
+        const answer = await unlessAborted(
+          vscode.window.showWarningMessage(`Variet wants to run a command in ${path.basename(this.workspaceRoot)}`, { modal: true, detail: request.command }, "Run", REJECT_WITH_REASON),
+          signal,
+        );
+        if (answer === "Run") return { approved: true };
+        return this.rejection(answer === REJECT_WITH_REASON, signal);
+      }
+      case "read": {
+        const answer = await unlessAborted(vscode.window.showInformationMessage(`Variet: ${request.summary}`, "Allow", REJECT), signal);
+        return { approved: answer === "Allow" };
+      }
+    }
+  }
+
+  private async approveChange(change: ProposedChange, signal: AbortSignal): Promise<ApprovalAnswer> {
+    const docs = this.proposals.add(change);
+    try {
+      const title = `${change.path} (${change.isNew ? "new file" : "proposed edit"}) — Variet`;
+      await vscode.commands.executeCommand("vscode.diff", docs.before, docs.after, title, { preview: true });
+      const question = change.isNew ? `Create ${change.path}?` : `Apply this edit to ${change.path}?`;
+      const answer = await unlessAborted(vscode.window.showInformationMessage(question, ACCEPT, REJECT, REJECT_WITH_REASON), signal);
+      if (answer === ACCEPT) return { approved: true };
+      return await this.rejection(answer === REJECT_WITH_REASON, signal);
+    } finally {
+      await this.closeDiff(docs.after);
+      docs.dispose();
+    }
+  }
+
+  private async rejection(askReason: boolean, signal: AbortSignal): Promise<ApprovalAnswer> {
+    if (!askReason) return { approved: false };
+    const reason = await unlessAborted(vscode.window.showInputBox({ prompt: "Why? (sent to the model)" }), signal);
+    return reason ? { approved: false, reason } : { approved: false };
+  }
+
+  private async closeDiff(after: vscode.Uri): Promise<void> {
+    const tabs = vscode.window.tabGroups?.all.flatMap((group) => group.tabs) ?? [];
+    const mine = tabs.filter((tab) => tab.input instanceof vscode.TabInputTextDiff && tab.input.modified.toString() === after.toString());
+    if (mine.length > 0) await vscode.window.tabGroups.close(mine);
+  }
+
+  async diagnostics(paths: readonly string[] | undefined, signal: AbortSignal): Promise<Diagnostic[]> {
+    const toUri = (rel: string): vscode.Uri => vscode.Uri.file(path.join(this.workspaceRoot, rel));
+    if (paths) {
+      // Opening a document makes its language server look at it; then give it a moment to publish.
+      const uris = paths.map(toUri);
+      await Promise.all(uris.map(async (uri) => vscode.workspace.openTextDocument(uri).then(undefined, () => undefined)));
+      await this.settle(uris, signal);
+    }
+    const entries: [vscode.Uri, readonly vscode.Diagnostic[]][] = paths
+      ? paths.map((rel) => [toUri(rel), vscode.languages.getDiagnostics(toUri(rel))])
+      : vscode.languages.getDiagnostics();
+    const out: Diagnostic[] = [];
+    for (const [uri, diagnostics] of entries) {
+      const rel = path.relative(this.workspaceRoot, uri.fsPath);
+      if (rel.startsWith("..") || path.isAbsolute(rel)) continue;
+      for (const d of diagnostics) {
+        out.push({
+          path: rel.split(path.sep).join("/"),
+          line: d.range.start.line + 1,
+          severity: SEVERITY[d.severity] ?? "info",
+          message: d.message,
+          ...(d.source ? { source: d.source } : {}),
+        });
+      }
+    }
+    return out;
+  }
+
+  /** Wait for the first diagnostics update touching these files, at most a short while (outside readiness). */
+  private async settle(uris: readonly vscode.Uri[], signal: AbortSignal): Promise<void> {
+    const wanted = new Set(uris.map((uri) => uri.toString()));
+    await new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        listener.dispose();
+        signal.removeEventListener("abort", done);
+        resolve();
+      };
+      const listener = vscode.languages.onDidChangeDiagnostics((event) => {
+        if (event.uris.some((uri) => wanted.has(uri.toString()))) done();
+      });
+      const timer = setTimeout(done, 1500);
+      signal.addEventListener("abort", done, { once: true });
+    });
+  }
+}

@@ -1,0 +1,223 @@
+/** The chat webview: renders the conversation and streamed agent events; talks to the host only by messages. */
+import MarkdownIt from "markdown-it";
+
+import type { AgentEvent } from "../core/agent.js";
+import type { ChatMessage } from "../core/llm.js";
+import type { FromWebview, ToWebview } from "./protocol.js";
+
+interface VsCodeApi {
+  postMessage(message: FromWebview): void;
+}
+declare function acquireVsCodeApi(): VsCodeApi;
+
+const vscode = acquireVsCodeApi();
+// Raw HTML from the model is never rendered; links are plain text.
+const markdown = new MarkdownIt({ html: false, linkify: false, breaks: false });
+
+const log = document.getElementById("log") as HTMLDivElement;
+const status = document.getElementById("status") as HTMLDivElement;
+const form = document.getElementById("composer") as HTMLFormElement;
+const input = document.getElementById("input") as HTMLTextAreaElement;
+const stopButton = document.getElementById("stop") as HTMLButtonElement;
+const sendButton = document.getElementById("send") as HTMLButtonElement;
+const retryButton = document.getElementById("retry") as HTMLButtonElement;
+const newButton = document.getElementById("new") as HTMLButtonElement;
+
+let current: { element: HTMLDivElement; text: string; reasoning: HTMLDetailsElement | undefined; reasoningText: string } | undefined;
+let renderPending = false;
+const cards = new Map<string, HTMLDetailsElement>();
+
+function element<K extends keyof HTMLElementTagNameMap>(tag: K, className: string, text?: string): HTMLElementTagNameMap[K] {
+  const el = document.createElement(tag);
+  el.className = className;
+  if (text !== undefined) el.textContent = text;
+  return el;
+}
+
+function scroll(): void {
+  log.scrollTop = log.scrollHeight;
+}
+
+function addUser(text: string): void {
+  log.append(element("div", "message user", text));
+  scroll();
+}
+
+function startAssistant(tier: string): void {
+  const wrapper = element("div", "message assistant");
+  wrapper.append(element("div", "tier", tier));
+  const body = element("div", "markdown");
+  wrapper.append(body);
+  log.append(wrapper);
+  current = { element: body, text: "", reasoning: undefined, reasoningText: "" };
+}
+
+function renderCurrent(): void {
+  renderPending = false;
+  if (!current) return;
+  current.element.innerHTML = markdown.render(current.text);
+  scroll();
+}
+
+function appendText(delta: string): void {
+  if (!current) startAssistant("");
+  if (!current) return;
+  current.text += delta;
+  if (!renderPending) {
+    renderPending = true;
+    requestAnimationFrame(renderCurrent);
+  }
+}
+
+function appendReasoning(delta: string): void {
+  if (!current) startAssistant("");
+  if (!current) return;
+  if (!current.reasoning) {
+    current.reasoning = element("details", "reasoning");
+    current.reasoning.append(element("summary", "", "thinking"), element("pre", ""));
+    current.element.before(current.reasoning);
+  }
+  current.reasoningText += delta;
+  const pre = current.reasoning.querySelector("pre");
+  if (pre) pre.textContent = current.reasoningText;
+}
+
+function summarize(name: string, args: string): string {
+  try {
+    const parsed = JSON.parse(args) as Record<string, unknown>;
+    const key = ["path", "command", "query", "glob"].find((k) => typeof parsed[k] === "string");
+    return key ? `${name} ${String(parsed[key])}` : name;
+  } catch {
+    return name;
+  }
+}
+
+function addCard(id: string, name: string, args: string): void {
+  const card = element("details", "tool pending");
+  card.append(element("summary", "", `⚙ ${summarize(name, args)}`));
+  card.append(element("pre", "args", args));
+  log.append(card);
+  cards.set(id, card);
+  scroll();
+}
+
+function finishCard(id: string, state: "ok" | "error" | "rejected", content: string): void {
+  const card = cards.get(id);
+  if (!card) return;
+  card.classList.remove("pending");
+  card.classList.add(state);
+  const summary = card.querySelector("summary");
+  if (summary) summary.textContent = `${state === "ok" ? "✓" : state === "rejected" ? "✗ rejected:" : "⚠"} ${summary.textContent?.replace(/^⚙ /, "") ?? ""}`;
+  card.append(element("pre", "result", content));
+}
+
+function showError(text: string): void {
+  log.append(element("div", "error", text));
+  scroll();
+}
+
+function onEvent(event: AgentEvent): void {
+  switch (event.type) {
+    case "assistant_start":
+      startAssistant(event.tier);
+      status.textContent = `waiting for ${event.tier}…`;
+      return;
+    case "text":
+      status.textContent = "";
+      appendText(event.delta);
+      return;
+    case "reasoning":
+      status.textContent = "thinking…";
+      appendReasoning(event.delta);
+      return;
+    case "assistant_end":
+      renderCurrent();
+      if (current && current.text === "" && !current.reasoning) current.element.parentElement?.remove();
+      current = undefined;
+      return;
+    case "tool_call":
+      addCard(event.id, event.name, event.arguments);
+      return;
+    case "tool_result":
+      finishCard(event.id, event.status, event.content);
+      return;
+    case "status":
+      status.textContent = event.text;
+      return;
+    case "context":
+      status.title = `context: ${event.usedTokens} of ${event.contextSize} tokens${event.droppedMessages ? `, ${event.droppedMessages} old messages left out` : ""}`;
+      return;
+    case "error":
+      showError(event.message);
+      return;
+    case "done":
+      status.textContent = event.reason === "aborted" ? "stopped" : "";
+      return;
+  }
+}
+
+function renderHistory(messages: readonly ChatMessage[]): void {
+  log.replaceChildren();
+  cards.clear();
+  for (const message of messages) {
+    if (message.role === "user") addUser(message.content);
+    else if (message.role === "assistant") {
+      if (message.content) {
+        startAssistant("");
+        appendText(message.content);
+        renderCurrent();
+        current = undefined;
+      }
+      for (const call of message.tool_calls ?? []) addCard(call.id, call.function.name, call.function.arguments);
+    } else if (message.role === "tool") {
+      const state = message.content.startsWith("error:") ? "error" : message.content.startsWith("The user rejected") ? "rejected" : "ok";
+      finishCard(message.tool_call_id, state, message.content);
+    }
+  }
+}
+
+window.addEventListener("message", (event: MessageEvent<ToWebview>) => {
+  const message = event.data;
+  switch (message.type) {
+    case "history":
+      renderHistory(message.messages);
+      return;
+    case "event":
+      onEvent(message.event);
+      return;
+    case "busy":
+      stopButton.disabled = !message.busy;
+      sendButton.disabled = message.busy;
+      retryButton.disabled = message.busy;
+      return;
+    case "notice":
+      showError(message.text);
+      return;
+  }
+});
+
+form.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const text = input.value.trim();
+  if (!text) return;
+  addUser(text);
+  input.value = "";
+  vscode.postMessage({ type: "send", text });
+});
+input.addEventListener("keydown", (event) => {
+  if (event.key === "Enter" && !event.shiftKey) {
+    event.preventDefault();
+    form.requestSubmit();
+  }
+});
+stopButton.addEventListener("click", () => vscode.postMessage({ type: "stop" }));
+retryButton.addEventListener("click", () => {
+  // The host drops what followed the last user message; redraw from the host's copy when the turn ends.
+  const users = log.querySelectorAll(".message.user");
+  const last = users[users.length - 1];
+  while (last?.nextSibling) last.nextSibling.remove();
+  vscode.postMessage({ type: "retry" });
+});
+newButton.addEventListener("click", () => vscode.postMessage({ type: "newChat" }));
+
+vscode.postMessage({ type: "ready" });

@@ -1,0 +1,243 @@
+import * as fs from "node:fs/promises";
+import * as path from "node:path";
+
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+
+import { Agent, type AgentEvent, type AgentSettings, REPEAT_STOP } from "../../src/core/agent.js";
+import { Llm } from "../../src/core/llm.js";
+import { DEFAULT_POLICY } from "../../src/core/policy.js";
+import { TOOLS } from "../../src/core/tools/registry.js";
+import { Transport } from "../../src/core/transport.js";
+import { FakeHost } from "../support/fakeHost.js";
+import { FakeSwapd, chunk, json, sse, textAnswer, toolCallAnswer } from "../support/fakeServer.js";
+import { snapshot, tempDir } from "../support/tempdir.js";
+
+let server: FakeSwapd;
+let root: string;
+let host: FakeHost;
+let events: AgentEvent[];
+
+const settings: AgentSettings = { tier: "balanced", maxSteps: 8, policy: DEFAULT_POLICY, commandTimeoutMs: 5000, maxOutputBytes: 4000 };
+
+function agent(key = "test-key", url?: string): Agent {
+  const transport = new Transport({ baseUrl: url ?? server.url, credentials: { label: "API key", setCommand: "Variet: Set API Key", token: async () => key }, idleTimeoutMs: 5000 });
+  return new Agent({ llm: new Llm(transport), host, tools: TOOLS, workspaceName: "ws" });
+}
+
+async function run(a: Agent, text: string, s: AgentSettings = settings, signal = new AbortController().signal): Promise<string> {
+  return a.run(text, s, signal, (e) => events.push(e));
+}
+
+type SentMessage = { role: string; content: string | null; tool_call_id?: string; tool_calls?: { id: string }[] };
+const sentMessages = (i: number): SentMessage[] => (server.chats()[i]?.body as { messages: SentMessage[] }).messages;
+const toolResults = (): Extract<AgentEvent, { type: "tool_result" }>[] => events.filter((e): e is Extract<AgentEvent, { type: "tool_result" }> => e.type === "tool_result");
+
+beforeEach(async () => {
+  server = new FakeSwapd();
+  await server.start();
+  root = await tempDir();
+  await fs.writeFile(path.join(root, "main.py"), "print('helo')\n");
+  host = new FakeHost(root);
+  events = [];
+});
+afterEach(async () => {
+  await server.close();
+  await fs.rm(root, { recursive: true, force: true });
+});
+
+describe("a turn with tools", () => {
+  it("reads, edits after approval, answers; results go back under their call ids; the prefix stays stable", async () => {
+    server
+      .on("/v1/chat/completions", toolCallAnswer([{ name: "read_file", args: { path: "main.py" } }]))
+      .on("/v1/chat/completions", toolCallAnswer([{ name: "edit_file", args: { path: "main.py", search: "helo", replace: "hello" } }]))
+      .on("/v1/chat/completions", textAnswer("Fixed the typo."));
+    const a = agent();
+    expect(await run(a, "fix the typo")).toBe("answered");
+    expect(await fs.readFile(path.join(root, "main.py"), "utf8")).toBe("print('hello')\n");
+    expect(host.approvals.map((r) => r.kind)).toEqual(["edit"]);
+    const third = sentMessages(2);
+    expect(third.map((m) => m.role)).toEqual(["system", "user", "assistant", "tool", "assistant", "tool"]);
+    expect(third[3]?.tool_call_id).toBe(third[2]?.tool_calls?.[0]?.id);
+    expect(third[3]?.content).toContain("print('helo')");
+    // Identical system prompt and tool list in every request: llama.cpp's prompt cache can reuse the prefix.
+    const bodies = server.chats().map((r) => r.body as { messages: SentMessage[]; tools: unknown });
+    expect(new Set(bodies.map((b) => JSON.stringify([b.messages[0], b.tools]))).size).toBe(1);
+    expect(events.at(-1)).toEqual({ type: "done", reason: "answered" });
+    expect(events).toContainEqual({ type: "assistant_end", servedBy: "balanced" });
+  });
+
+  it("a rejected edit goes back to the model as a tool result and the file is untouched", async () => {
+    host.answers = [{ approved: false, reason: "not like that" }];
+    server
+      .on("/v1/chat/completions", toolCallAnswer([{ name: "read_file", args: { path: "main.py" } }]))
+      .on("/v1/chat/completions", toolCallAnswer([{ name: "edit_file", args: { path: "main.py", search: "helo", replace: "HELLO" } }]))
+      .on("/v1/chat/completions", textAnswer("OK, leaving it."));
+    const before = await snapshot(root);
+    await run(agent(), "shout");
+    expect(await snapshot(root)).toEqual(before);
+    const last = sentMessages(2).at(-1);
+    expect(last?.role).toBe("tool");
+    expect(last?.content).toMatch(/The user rejected this edit_file call; nothing was changed. The user said: not like that/);
+    expect(toolResults().map((r) => r.status)).toEqual(["ok", "rejected"]);
+  });
+
+  it("a path outside the workspace is a clear tool error, and nothing outside is read or written", async () => {
+    const outsideFile = path.join(path.dirname(root), `outside-${path.basename(root)}.txt`);
+    await fs.writeFile(outsideFile, "TOP-SECRET-CONTENT");
+    server
+      .on("/v1/chat/completions", toolCallAnswer([{ name: "read_file", args: { path: `../${path.basename(outsideFile)}` } }]))
+      .on("/v1/chat/completions", toolCallAnswer([{ name: "write_file", args: { path: "/tmp/planted-by-model.txt", content: "x" } }]))
+      .on("/v1/chat/completions", textAnswer("I cannot."));
+    const before = await snapshot(root);
+    await run(agent(), "read the secret");
+    expect(toolResults().map((r) => r.status)).toEqual(["error", "error"]);
+    expect(toolResults()[0]?.content).toMatch(/^error: path '\.\.\/outside-.*' is outside the workspace/);
+    expect(JSON.stringify(server.chats())).not.toContain("TOP-SECRET-CONTENT");
+    await expect(fs.access("/tmp/planted-by-model.txt")).rejects.toThrow();
+    expect(await snapshot(root)).toEqual(before);
+    expect(host.approvals).toEqual([]);
+    await fs.rm(outsideFile);
+  });
+
+  it("an edit whose search text is missing is reported and the model can recover", async () => {
+    server
+      .on("/v1/chat/completions", toolCallAnswer([{ name: "read_file", args: { path: "main.py" } }]))
+      .on("/v1/chat/completions", toolCallAnswer([{ name: "edit_file", args: { path: "main.py", search: "print('hi')", replace: "x" } }]))
+      .on("/v1/chat/completions", textAnswer("The text was not there."));
+    const before = await snapshot(root);
+    await run(agent(), "edit");
+    expect(toolResults()[1]?.content).toMatch(/search text was not found in 'main.py'; nothing was changed/);
+    expect(await snapshot(root)).toEqual(before);
+  });
+
+  it("executes calls leaked into the text (Qwen XML) and stores them as native calls", async () => {
+    server
+      .on("/v1/chat/completions", textAnswer("Looking.\n<tool_call>\n<function=read_file>\n<parameter=path>\nmain.py\n</parameter>\n</function>\n</tool_call>"))
+      .on("/v1/chat/completions", textAnswer("It prints helo."));
+    expect(await run(agent(), "what does it print?")).toBe("answered");
+    const second = sentMessages(1);
+    expect(second[2]).toMatchObject({ role: "assistant", content: "Looking.", tool_calls: [{ type: "function", function: { name: "read_file" } }] });
+    expect(second[3]?.content).toContain("print('helo')");
+  });
+
+  it("unknown tools and bad arguments get error results, not a crash", async () => {
+    server
+      .on("/v1/chat/completions", toolCallAnswer([{ name: "web_search", args: { query: "x" } }, { name: "read_file", args: { query: "x" } }]))
+      .on("/v1/chat/completions", sse([chunk({ tool_calls: [{ index: 0, id: "t", function: { name: "read_file", arguments: '{"path": "ma' } }] }, "length")]))
+      .on("/v1/chat/completions", textAnswer("giving up"));
+    expect(await run(agent(), "go")).toBe("answered");
+    expect(toolResults().map((r) => r.content)).toEqual([
+      expect.stringMatching(/^error: unknown tool 'web_search'; the tools are: read_file, list_files/),
+      expect.stringMatching(/^error: missing argument 'path'/),
+      expect.stringMatching(/^error: the arguments are not valid JSON \(cut off\?\)/),
+    ]);
+  });
+});
+
+describe("guards", () => {
+  it("the same call repeated is answered with a warning, then the turn stops", async () => {
+    server.always("/v1/chat/completions", toolCallAnswer([{ name: "list_files", args: { glob: "**" } }]));
+    expect(await run(agent(), "loop")).toBe("repeated_call");
+    expect(server.chats()).toHaveLength(REPEAT_STOP);
+    expect(toolResults()[2]?.content).toMatch(/already made this exact list_files call 2 times/);
+    expect(events).toContainEqual({ type: "error", message: `stopped: the model repeated the same list_files call ${REPEAT_STOP} times` });
+  });
+
+  it("an identical read after an edit is not a repeat", async () => {
+    server
+      .on("/v1/chat/completions", toolCallAnswer([{ name: "read_file", args: { path: "main.py" } }]))
+      .on("/v1/chat/completions", toolCallAnswer([{ name: "read_file", args: { path: "main.py" } }]))
+      .on("/v1/chat/completions", toolCallAnswer([{ name: "write_file", args: { path: "b.py", content: "" } }]))
+      .on("/v1/chat/completions", toolCallAnswer([{ name: "read_file", args: { path: "main.py" } }]))
+      .on("/v1/chat/completions", textAnswer("done"));
+    expect(await run(agent(), "x")).toBe("answered");
+    expect(toolResults().every((r) => r.status === "ok")).toBe(true);
+  });
+
+  it("stops at the step limit and says how to go on", async () => {
+    let n = 0;
+    server.always("/v1/chat/completions", (req, res) => toolCallAnswer([{ name: "list_files", args: { glob: `*.${n++}` } }])(req, res));
+    expect(await run(agent(), "forever", { ...settings, maxSteps: 3 })).toBe("step_limit");
+    expect(server.chats()).toHaveLength(3);
+    expect(events).toContainEqual({ type: "error", message: 'stopped after 3 steps (variet.maxSteps); say "continue" to go on' });
+  });
+
+  it("stop during an approval ends the turn as aborted and answers every open call", async () => {
+    const controller = new AbortController();
+    host.approve = async (request) => {
+      host.approvals.push(request);
+      controller.abort();
+      return { approved: false };
+    };
+    server.on("/v1/chat/completions", toolCallAnswer([{ name: "write_file", args: { path: "a.txt", content: "a" } }, { name: "write_file", args: { path: "b.txt", content: "b" } }]));
+    const a = agent();
+    expect(await run(a, "two files", settings, controller.signal)).toBe("aborted");
+    const tools = a.messages.filter((m) => m.role === "tool");
+    expect(tools).toHaveLength(2);
+    expect(tools.every((m) => m.role === "tool" && m.content.startsWith("cancelled"))).toBe(true);
+    expect(events.at(-1)).toEqual({ type: "done", reason: "aborted" });
+  });
+});
+
+describe("bad connections", () => {
+  it("swapd unreachable: a clear message in the chat, workspace untouched", async () => {
+    const url = server.url;
+    await server.close();
+    server = new FakeSwapd();
+    await server.start();
+    const before = await snapshot(root);
+    expect(await run(agent("test-key", url), "hi")).toBe("error");
+    expect(events).toContainEqual({ type: "error", message: expect.stringMatching(/^cannot reach swapd at http:\/\/127\.0\.0\.1:\d+ \(ECONNREFUSED\); check variet.serverUrl/) });
+    expect(await snapshot(root)).toEqual(before);
+  });
+
+  it("a wrong key: the message names the command to fix it; retry then works", async () => {
+    const a = agent("wrong");
+    expect(await run(a, "hi")).toBe("error");
+    expect(events).toContainEqual({ type: "error", message: 'swapd rejected the API key (401); run "Variet: Set API Key"' });
+    server.on("/v1/chat/completions", textAnswer("hello"));
+    const good = agent();
+    good.restore(a.messages);
+    expect(await good.retry(settings, new AbortController().signal, (e) => events.push(e))).toBe("answered");
+    expect(sentMessages(0).map((m) => m.role)).toEqual(["system", "user"]);
+  });
+});
+
+describe("context and tiers", () => {
+  it("trims old turns to fit n_ctx from /props, never splitting a call from its result", async () => {
+    server.always("/props", (_req, res) => json(res, 200, { default_generation_settings: { n_ctx: 3000 } }));
+    const a = agent();
+    for (let i = 0; i < 4; i++) {
+      server.on("/v1/chat/completions", toolCallAnswer([{ name: "read_file", args: { path: "main.py" } }]));
+      server.on("/v1/chat/completions", textAnswer(`answer ${i} ${"x".repeat(2000)}`));
+      await run(a, `question ${i}`);
+    }
+    const last = sentMessages(server.chats().length - 1);
+    expect(last[1]?.role).not.toBe("tool");
+    expect(last.some((m) => m.content === "question 0")).toBe(false);
+    expect(last.some((m) => m.content === "question 3")).toBe(true);
+    const context = events.filter((e) => e.type === "context").at(-1);
+    expect(context).toMatchObject({ contextSize: 3000 });
+    expect(context && "droppedMessages" in context && context.droppedMessages).toBeGreaterThan(0);
+  });
+
+  it("says clearly when even the current turn cannot fit", async () => {
+    server.always("/props", (_req, res) => json(res, 200, { default_generation_settings: { n_ctx: 256 } }));
+    expect(await run(agent(), "y".repeat(4000))).toBe("error");
+    expect(events).toContainEqual({ type: "error", message: expect.stringMatching(/needs about \d+ tokens but the balanced tier holds 256/) });
+    expect(server.chats()).toHaveLength(0);
+  });
+
+  it("plan with deep, act with balanced", async () => {
+    server.on("/v1/chat/completions", textAnswer("1. read main.py\n2. answer"));
+    server.on("/v1/chat/completions", textAnswer("It prints helo."));
+    expect(await run(agent(), "what does it print?", { ...settings, planTier: "deep" })).toBe("answered");
+    const [plan, act] = server.chats().map((r) => r.body as { model: string; tools?: unknown; messages: SentMessage[] });
+    expect(plan?.model).toBe("deep");
+    expect(plan?.tools).toBeUndefined();
+    expect(plan?.messages.at(-1)?.content).toMatch(/short numbered plan/);
+    expect(act?.model).toBe("balanced");
+    expect(act?.tools).toBeDefined();
+    expect(act?.messages.map((m) => m.role)).toEqual(["system", "user", "assistant"]);
+  });
+});
