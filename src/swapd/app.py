@@ -1,0 +1,212 @@
+"""Builds swapd's ASGI app and runs it: one uvicorn server on the LAN port and the control socket.
+
+The lifespan owns everything that lives as long as the process: the shared httpx client, the
+driver's task, and the llama-server child, which it stops last.
+"""
+
+import asyncio
+import contextlib
+import grp
+import logging
+import os
+import socket
+import stat
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import uvicorn
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from swapd import logs
+from swapd.config import Config
+from swapd.control import Control, on_local_socket
+from swapd.credentials import read_secret
+from swapd.driver import Driver, read_persisted
+from swapd.errors import BadRequest, ConfigError, MethodNotAllowed, NotFound, SwapdError
+from swapd.events import EventHub
+from swapd.gpu import GpuProbe, NvmlGpu, open_probe
+from swapd.logs import line
+from swapd.proxy import PROXIED, Proxy, error_response
+from swapd.supervisor import Supervisor
+
+log = logging.getLogger(__name__)
+# The only characters a proxied or control path needs; anything else (.., //, %-escapes) is refused.
+PATH_CHARS = frozenset(b"abcdefghijklmnopqrstuvwxyz0123456789/_-")
+
+
+class RefuseOddPaths:
+    """Refuses paths with dot segments, empty segments or escapes before any routing happens."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            raw: bytes = scope.get("raw_path") or scope["path"].encode()
+            if not raw.startswith(b"/") or b"//" in raw or not set(raw) <= PATH_CHARS:
+                log.info(line("request.refused_path"))
+                await error_response(BadRequest("refused path: only plain API paths are served"))(
+                    scope, receive, send
+                )
+                return
+        await self._app(scope, receive, send)
+
+
+@dataclass
+class Secrets:
+    api_keys: tuple[str, ...]
+    admin_tokens: tuple[str, ...]
+
+    @classmethod
+    def read(cls, config: Config) -> "Secrets":
+        admin = (read_secret(config.admin_token_file),) if config.admin_token_file else ()
+        return cls(tuple(read_secret(ref) for ref in config.api_key_files), admin)
+
+    @property
+    def all(self) -> Sequence[str]:
+        return (*self.api_keys, *self.admin_tokens)
+
+
+async def _swapd_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, SwapdError)
+    return error_response(exc)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 405:
+        return error_response(
+            MethodNotAllowed(f"method {request.method} is not allowed on {request.url.path}")
+        )
+    return error_response(NotFound(f"no such endpoint: {request.method} {request.url.path}"))
+
+
+async def _internal(request: Request, exc: Exception) -> Response:
+    log.exception(line("request.internal_error", path=request.url.path), exc_info=exc)
+    return error_response(SwapdError("internal error in swapd; see its log"))
+
+
+def build(config: Config, secrets: Secrets, hub: EventHub, probe: GpuProbe | None = None) -> Starlette:
+    """The whole app; `probe` replaces the configured GPU backend in tests."""
+    probe = probe or open_probe(config.gpu)
+    client = httpx.AsyncClient(
+        timeout=httpx.Timeout(connect=5.0, read=None, write=60.0, pool=None),
+        limits=httpx.Limits(max_connections=None, max_keepalive_connections=64),
+    )
+    supervisor = Supervisor(
+        client, health_interval_s=config.health_interval_s, stop_timeout_s=config.stop_timeout_s
+    )
+    driver = Driver(config, supervisor, probe, hub)
+    proxy = Proxy(config, driver, client, secrets.api_keys)
+    control = Control(config, driver, probe, hub, supervisor.ring, secrets.admin_tokens)
+
+    async def health(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def models(request: Request) -> Response:
+        proxy.authorize(request)
+        data = [{"id": t["name"], "object": "model", "owned_by": "swapd", **t} for t in control.tier_list()]
+        return JSONResponse({"object": "list", "data": data})
+
+    async def lan_only(request: Request) -> Response:
+        if on_local_socket(request):
+            raise NotFound(f"{request.url.path} is served on the LAN port, not the control socket")
+        if request.url.path == "/v1/models":
+            return await models(request)
+        return await proxy.handle(request)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        boot = read_persisted(config.state_dir, config)
+        log.info(line("swapd.start", port=config.port, tier=boot or "-", policy=config.policy.value))
+        task = asyncio.create_task(driver.run(boot))
+        try:
+            yield
+        finally:
+            hub.close()
+            task.cancel()
+            await asyncio.wait([task])
+            await supervisor.stop()
+            await client.aclose()
+            if isinstance(probe, NvmlGpu):
+                probe.close()
+            log.info(line("swapd.stopped"))
+
+    routes = [
+        Route("/health", health, methods=["GET"]),
+        Route("/v1/models", lan_only, methods=["GET"]),
+        *(Route(path, lan_only, methods=[method]) for path, method in PROXIED.items()),
+        *control.routes(),
+    ]
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={SwapdError: _swapd_error, HTTPException: _http_error, Exception: _internal},
+    )
+    app.add_middleware(RefuseOddPaths)
+    return app
+
+
+def control_socket(path: Path, group: str | None) -> socket.socket:
+    """Bind the control socket with mode 0660 (and the configured group); a stale socket file is replaced."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileNotFoundError):
+        if stat.S_ISSOCK(path.lstat().st_mode):
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+                if probe.connect_ex(str(path)) == 0:
+                    raise ConfigError(f"control_socket: another swapd is listening on {path}")
+            path.unlink()
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.bind(str(path))
+        os.chmod(path, 0o660)
+        if group is not None:
+            os.chown(path, -1, grp.getgrnam(group).gr_gid)
+    except (OSError, KeyError) as exc:
+        sock.close()
+        raise ConfigError(f"control_socket: cannot bind {path}: {exc}") from exc
+    return sock
+
+
+def lan_socket(config: Config) -> socket.socket:
+    try:
+        return socket.create_server((config.listen, config.port))
+    except OSError as exc:
+        raise ConfigError(f"listen: cannot bind {config.listen}:{config.port}: {exc.strerror}") from exc
+
+
+class Server(uvicorn.Server):
+    """Ends the open event streams as shutdown starts, so they do not hold it up."""
+
+    def __init__(self, config: uvicorn.Config, hub: EventHub) -> None:
+        super().__init__(config)
+        self._hub = hub
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        self._hub.close()
+        await super().shutdown(sockets)
+
+
+def serve(config: Config) -> None:
+    """Run swapd until SIGTERM or SIGINT."""
+    secrets = Secrets.read(config)
+    logs.configure(config.log_level, secrets.all)
+    hub = EventHub()
+    app = build(config, secrets, hub)
+    sockets = [lan_socket(config), control_socket(config.control_socket, config.control_socket_group)]
+    uv_config = uvicorn.Config(
+        app, log_config=None, access_log=False, timeout_graceful_shutdown=10, lifespan="on"
+    )
+    server = Server(uv_config, hub)
+    try:
+        server.run(sockets=sockets)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            config.control_socket.unlink()

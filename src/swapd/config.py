@@ -1,0 +1,267 @@
+"""swapd's TOML config as frozen pydantic models: the single source of truth for defaults.
+
+Relative paths are resolved against the config file's directory. `llama_server = "bundled"` and
+`model = "bundled:tiny"` (and `chat_template_file = "bundled:<family>"`) name the development pieces
+that `make setup` installs; production configs give real paths. Secrets are never values here: each
+entry of `api_key_files` and `admin_token_file` is a path (it contains a `/`) or the name of a systemd
+credential read from `$CREDENTIALS_DIRECTORY`.
+"""
+
+import ipaddress
+import tomllib
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    model_validator,
+)
+
+from swapd import bundled
+from swapd.errors import ConfigError, UnknownTier
+
+BUNDLED = "bundled"
+BUNDLED_PREFIX = "bundled:"
+# Flags swapd sets itself, from the tier's own fields; a tier's `args` may not repeat them.
+OWNED_FLAGS = {
+    "-m": "model",
+    "--model": "model",
+    "-c": "ctx_size",
+    "--ctx-size": "ctx_size",
+    "-np": "parallel",
+    "--parallel": "parallel",
+    "--host": "(swapd picks a loopback address)",
+    "--port": "(swapd picks a free loopback port)",
+    "--api-key": "(llama-server listens on loopback only; swapd checks keys)",
+    "--api-key-file": "(llama-server listens on loopback only; swapd checks keys)",
+    "--chat-template-file": "chat_template_file",
+}
+TIER_NAME = r"^[a-z][a-z0-9_.-]*$"
+
+
+def _resolve_path(value: Path, info: ValidationInfo) -> Path:
+    base = (info.context or {}).get("base")
+    return value if value.is_absolute() or base is None else Path(base) / value
+
+
+def _resolve_ref(value: str, info: ValidationInfo) -> str:
+    """A path-or-bundled reference: bundled names pass through, relative paths become absolute."""
+    if value == BUNDLED or value.startswith(BUNDLED_PREFIX) or "/" not in value:
+        return value
+    return str(_resolve_path(Path(value), info))
+
+
+ConfigPath = Annotated[Path, AfterValidator(_resolve_path)]
+FileRef = Annotated[str, Field(min_length=1), AfterValidator(_resolve_ref)]
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Policy(StrEnum):
+    """How a request's `model` field picks the tier."""
+
+    ON_DEMAND = "on_demand"
+    PINNED = "pinned"
+
+
+class GpuConfig(Frozen):
+    backend: Literal["nvml", "fake", "none"] = "nvml"
+    fake_file: ConfigPath | None = None
+    margin_mib: int = Field(512, ge=0)
+    release_timeout_s: float = Field(30.0, gt=0)
+
+    @model_validator(mode="after")
+    def _fake_needs_file(self) -> "GpuConfig":
+        if self.backend == "fake" and self.fake_file is None:
+            raise ValueError("backend 'fake' needs fake_file (a JSON file, see tests/fakes/gpu-2x3060.json)")
+        return self
+
+
+class Tier(Frozen):
+    name: str = Field(pattern=TIER_NAME)
+    aliases: tuple[str, ...] = ()
+    model: FileRef
+    ctx_size: int = Field(gt=0)
+    parallel: int = Field(1, ge=1, le=256)
+    max_in_flight: int | None = Field(None, ge=1)
+    args: tuple[str, ...] = ()
+    vram_mib: int = Field(0, ge=0)
+    load_timeout_s: float = Field(300.0, gt=0)
+    chat_template_file: FileRef | None = None
+
+    @model_validator(mode="after")
+    def _args_do_not_repeat_owned_flags(self) -> "Tier":
+        for arg in self.args:
+            flag = arg.split("=", 1)[0]
+            if flag in OWNED_FLAGS:
+                raise ValueError(f"args: {flag} is set by swapd; use {OWNED_FLAGS[flag]}")
+        if self.name == "auto" or "auto" in self.aliases:
+            raise ValueError("'auto' is reserved for the active tier")
+        return self
+
+    @property
+    def in_flight_limit(self) -> int:
+        """Admission limit: by default llama-server's parallel slots."""
+        return self.max_in_flight or self.parallel
+
+
+class Config(Frozen):
+    listen: str = "0.0.0.0"  # noqa: S104 - the LAN port is the point of swapd
+    port: int = Field(8080, ge=1, le=65535)
+    api_key_files: tuple[FileRef, ...] = ()
+    admin_token_file: FileRef | None = None
+    control_socket: ConfigPath = Path("/run/swapd/control.sock")
+    control_socket_group: str | None = None
+    state_dir: ConfigPath = Path("/var/lib/swapd")
+    llama_server: FileRef
+    default_tier: str | None = None
+    policy: Policy = Policy.ON_DEMAND
+    drain_grace_s: float = Field(30.0, ge=0)
+    stop_timeout_s: float = Field(10.0, gt=0)
+    max_queue: int = Field(64, ge=0)
+    retry_after_s: int = Field(5, ge=1)
+    max_body_mib: float = Field(16.0, gt=0)
+    health_interval_s: float = Field(0.05, gt=0, le=0.1)
+    restart_backoff_s: float = Field(1.0, gt=0)
+    restart_backoff_max_s: float = Field(60.0, gt=0)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    gpu: GpuConfig = GpuConfig()
+    tiers: tuple[Tier, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Config":
+        try:
+            address = ipaddress.ip_address(self.listen)
+        except ValueError as exc:
+            raise ValueError(f"listen: {self.listen!r} is not an IP address") from exc
+        if not self.api_key_files and not address.is_loopback:
+            raise ValueError("api_key_files: required unless listen is a loopback address")
+        seen: dict[str, str] = {}
+        for tier in self.tiers:
+            for name in (tier.name, *tier.aliases):
+                if name in seen:
+                    raise ValueError(f"tiers: {name!r} names both {seen[name]!r} and {tier.name!r}")
+                seen[name] = tier.name
+        if self.default_tier is not None and self.default_tier not in self.tier_names:
+            raise ValueError(f"default_tier: unknown tier {self.default_tier!r} (known: {self.known})")
+        return self
+
+    @property
+    def tier_names(self) -> tuple[str, ...]:
+        return tuple(t.name for t in self.tiers)
+
+    @property
+    def known(self) -> str:
+        return ", ".join(self.tier_names)
+
+    @property
+    def default(self) -> str:
+        return self.default_tier or self.tiers[0].name
+
+    def tier(self, name: str) -> Tier:
+        for tier in self.tiers:
+            if tier.name == name:
+                return tier
+        raise UnknownTier(f"unknown tier {name!r} (known: {self.known})")
+
+    def resolve(self, model: str | None) -> str | None:
+        """A request's `model` field to a tier name; None (or 'auto') means the active tier."""
+        if model is None or model == "auto":
+            return None
+        for tier in self.tiers:
+            if model == tier.name or model in tier.aliases:
+                return tier.name
+        raise UnknownTier(f"unknown model {model!r} (known: {self.known}, or 'auto')")
+
+    @property
+    def max_body_bytes(self) -> int:
+        return int(self.max_body_mib * 1024 * 1024)
+
+
+def _bundled_path(ref: str, field: str) -> Path:
+    if ref == BUNDLED and field == "llama_server":
+        return bundled.llama_server()
+    if ref == f"{BUNDLED_PREFIX}tiny" and field == "model":
+        return bundled.tiny_model()
+    if ref.startswith(BUNDLED_PREFIX) and field == "chat_template_file":
+        return bundled.chat_template(ref.removeprefix(BUNDLED_PREFIX))
+    if ref == BUNDLED or ref.startswith(BUNDLED_PREFIX):
+        raise ConfigError(
+            f"{field}: {ref!r} is not a bundled piece (use 'bundled', 'bundled:tiny' or a path)"
+        )
+    return Path(ref)
+
+
+def command(config: Config, tier: Tier, port: int | str) -> list[str]:
+    """The llama-server command line for a tier on a loopback port."""
+    argv = [
+        str(_bundled_path(config.llama_server, "llama_server")),
+        "--model", str(_bundled_path(tier.model, "model")),
+        "--ctx-size", str(tier.ctx_size),
+        "--parallel", str(tier.parallel),
+        "--host", "127.0.0.1",
+        "--port", str(port),
+    ]  # fmt: skip
+    if tier.chat_template_file is not None:
+        argv += [
+            "--jinja",
+            "--chat-template-file",
+            str(_bundled_path(tier.chat_template_file, "chat_template_file")),
+        ]
+    return [*argv, *tier.args]
+
+
+def _field(loc: tuple[int | str, ...], data: object) -> str:
+    """A readable field path: `tiers[1].ctx_size`, or `tiers[deep].ctx_size` when the tier has a name."""
+    out = ""
+    node = data
+    for part in loc:
+        if isinstance(part, int):
+            name = node[part].get("name") if isinstance(node, list) and isinstance(node[part], dict) else None
+            out += f"[{name}]" if isinstance(name, str) else f"[{part}]"
+            node = node[part] if isinstance(node, list) else None
+        else:
+            out += f".{part}" if out else part
+            node = node.get(part) if isinstance(node, dict) else None
+    return out
+
+
+def _lines(exc: ValidationError, data: object) -> list[str]:
+    lines = []
+    for err in exc.errors():
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        msg = err["msg"].removeprefix("Value error, ")
+        where = _field(loc, data)
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        lines.append(f"{where}: {msg}" if where else msg)
+    return lines
+
+
+def parse(data: dict[str, object], base: Path | None = None) -> Config:
+    try:
+        return Config.model_validate(data, context={"base": base})
+    except ValidationError as exc:
+        raise ConfigError("\n".join(_lines(exc, data))) from exc
+
+
+def load(path: Path) -> Config:
+    """Read and validate a config file; ConfigError lists one line per bad field, prefixed by the file."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    try:
+        return parse(data, base=path.resolve().parent)
+    except ConfigError as exc:
+        raise ConfigError("\n".join(f"{path}: {line}" for line in str(exc).splitlines())) from exc
