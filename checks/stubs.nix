@@ -6,32 +6,19 @@
   runCommand,
   writeShellApplication,
 }:
-let
-  python = python3.withPackages (ps: [
-    ps.starlette
-    ps.uvicorn
-  ]);
-  fakes = lib.fileset.toSource {
-    root = ../tests;
-    fileset = lib.fileset.unions [
-      ../tests/fakes
-      ../tests/localhost.py
-    ];
-  };
-in
 {
-  # `llama-server` for swapd's `llamaCppPackage`: takes llama-server's flags, answers /health (503 while
-  # "loading", then 200), /v1/models and streamed /v1/chat/completions, and never opens the model.
+  # `llama-server` for swapd's `llamaCppPackage`: takes llama-server's command line, answers /health
+  # (503 while "loading", then 200), /v1/models and /v1/chat/completions ("tok0 tok1 …"), and never
+  # opens the model. Standard library only.
   llama-server = writeShellApplication {
     name = "llama-server";
     text = ''
-      export PYTHONPATH=${fakes}
-      exec ${lib.getExe python} ${fakes}/fakes/llama_server.py "$@"
+      exec ${lib.getExe python3} ${../tests/fakes/fake_llama_server.py} "$@"
     '';
   };
 
   # Two RTX 3060 12 GB as swapd's `fake` GPU backend reads them.
-  gpus = "${fakes}/fakes/gpu-2x3060.json";
+  gpus = ../tests/fakes/gpu-2x3060.json;
 
   # An empty file where a tier's GGUF would be.
   model = runCommand "stub.gguf" { } "touch $out";
