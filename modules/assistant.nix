@@ -74,6 +74,11 @@ let
       '';
     };
 
+  toolServers = [
+    "searxng"
+    "calendar"
+    "gmail"
+  ];
   googleClientSecret = cfg.google.clientSecretFile;
   credentials = lib.filterAttrs (_: file: file != null) {
     "swapd-api-key" = cfg.swapd.apiKeyFile;
@@ -117,6 +122,18 @@ let
       "~@privileged"
     ];
     UMask = "0077";
+  };
+
+  # Every assistant unit: one dynamic user and state directory (the Google token), its credentials.
+  unitBase = hardening // {
+    Type = "exec";
+    Restart = "on-failure";
+    RestartSec = "10s";
+    DynamicUser = true;
+    User = "variet-assistant";
+    StateDirectory = "variet-assistant";
+    StateDirectoryMode = "0700";
+    LoadCredential = lib.mapAttrsToList (name: file: "${name}:${file}") credentials;
   };
 
   # `assistant auth google` once, as the service's own (dynamic) user, with its credentials and state
@@ -245,6 +262,23 @@ in
       };
     };
 
+    httpToolServers = mkOption {
+      type = types.attrsOf (
+        types.submodule {
+          options.port = mkOption {
+            type = types.port;
+            description = "The loopback port of this tool server's streamable HTTP endpoint.";
+          };
+        }
+      );
+      default = { };
+      example = lib.literalExpression "{ searxng.port = 8701; }";
+      description = ''
+        Tool servers (`searxng`, `calendar`, `gmail`) to run as their own services on 127.0.0.1 over
+        streamable HTTP, for MCP clients other than the assistant (the bot starts its own over stdio).
+      '';
+    };
+
     settings = mkOption {
       type = settingsFormat.type;
       default = { };
@@ -256,70 +290,85 @@ in
     };
   };
 
-  config = mkIf cfg.enable {
-    assertions = [
+  config = mkIf cfg.enable (
+    lib.mkMerge [
       {
-        assertion = cfg.discord.enable -> cfg.discord.tokenFile != null && cfg.discord.ownerIds != [ ];
-        message = "services.variet.assistant.discord needs tokenFile and at least one of ownerIds";
-      }
-      {
-        assertion = (cfg.google.calendar.enable || cfg.google.gmail.enable) -> googleClientSecret != null;
-        message = "services.variet.assistant.google: the Calendar and Gmail tools need clientSecretFile";
-      }
-    ];
-
-    environment.systemPackages = [ cfg.package ] ++ lib.optional (googleClientSecret != null) authGoogle;
-    environment.etc."variet/assistant.toml".source = userConfigFile;
-    environment.etc."variet/assistant-service.toml".source = serviceConfigFile;
-
-    services.searx = mkIf cfg.searxng.local.enable {
-      enable = true;
-      environmentFile = cfg.searxng.local.environmentFile;
-      settings = {
-        server = {
-          bind_address = "127.0.0.1";
-          port = cfg.searxng.local.port;
-          secret_key = lib.mkDefault "@SEARX_SECRET_KEY@";
-          # Only this machine asks; the limiter would need a Redis/Valkey and blocks scripted clients.
-          limiter = false;
-          public_instance = false;
-        };
-        # The searxng tool server reads /search?format=json; SearXNG answers 403 without this.
-        search.formats = [
-          "html"
-          "json"
+        assertions = [
+          {
+            assertion = cfg.discord.enable -> cfg.discord.tokenFile != null && cfg.discord.ownerIds != [ ];
+            message = "services.variet.assistant.discord needs tokenFile and at least one of ownerIds";
+          }
+          {
+            assertion = (cfg.google.calendar.enable || cfg.google.gmail.enable) -> googleClientSecret != null;
+            message = "services.variet.assistant.google: the Calendar and Gmail tools need clientSecretFile";
+          }
+          {
+            assertion = lib.all (name: lib.elem name toolServers) (lib.attrNames cfg.httpToolServers);
+            message = "services.variet.assistant.httpToolServers: the tool servers are ${lib.concatStringsSep ", " toolServers}";
+          }
         ];
-      };
-    };
 
-    systemd.services.searx = mkIf cfg.searxng.local.enable {
-      serviceConfig = lib.mapAttrs (_: lib.mkDefault) (
-        hardening
-        // {
-          PrivateUsers = false; # runs as the static user searx
-          CacheDirectory = "searx";
-        }
-      );
-      environment.XDG_CACHE_HOME = "/var/cache/searx";
-    };
+        environment.systemPackages = [ cfg.package ] ++ lib.optional (googleClientSecret != null) authGoogle;
+        environment.etc."variet/assistant.toml".source = userConfigFile;
+        environment.etc."variet/assistant-service.toml".source = serviceConfigFile;
 
-    systemd.services.${unitName} = mkIf cfg.discord.enable {
-      description = "Variet assistant: the Discord bot and its MCP tool servers";
-      wantedBy = [ "multi-user.target" ];
-      wants = [ "network-online.target" ];
-      after = [ "network-online.target" ] ++ lib.optional cfg.searxng.local.enable "searx.service";
-      restartTriggers = [ serviceConfigFile ];
-      serviceConfig = hardening // {
-        Type = "exec";
-        ExecStart = "${lib.getExe' cfg.package "assistant"} discord --config ${serviceConfigPath}";
-        Restart = "on-failure";
-        RestartSec = "10s";
-        DynamicUser = true;
-        User = "variet-assistant";
-        StateDirectory = "variet-assistant";
-        StateDirectoryMode = "0700";
-        LoadCredential = lib.mapAttrsToList (name: file: "${name}:${file}") credentials;
-      };
-    };
-  };
+        services.searx = mkIf cfg.searxng.local.enable {
+          enable = true;
+          environmentFile = cfg.searxng.local.environmentFile;
+          settings = {
+            server = {
+              bind_address = "127.0.0.1";
+              port = cfg.searxng.local.port;
+              secret_key = lib.mkDefault "@SEARX_SECRET_KEY@";
+              # Only this machine asks; the limiter would need a Redis/Valkey and blocks scripted clients.
+              limiter = false;
+              public_instance = false;
+            };
+            # The searxng tool server reads /search?format=json; SearXNG answers 403 without this.
+            search.formats = [
+              "html"
+              "json"
+            ];
+          };
+        };
+
+        systemd.services.searx = mkIf cfg.searxng.local.enable {
+          serviceConfig = lib.mapAttrs (_: lib.mkDefault) (
+            hardening
+            // {
+              PrivateUsers = false; # runs as the static user searx
+              CacheDirectory = "searx";
+            }
+          );
+          environment.XDG_CACHE_HOME = "/var/cache/searx";
+        };
+
+        systemd.services.${unitName} = mkIf cfg.discord.enable {
+          description = "Variet assistant: the Discord bot and its MCP tool servers";
+          wantedBy = [ "multi-user.target" ];
+          wants = [ "network-online.target" ];
+          after = [ "network-online.target" ] ++ lib.optional cfg.searxng.local.enable "searx.service";
+          restartTriggers = [ serviceConfigFile ];
+          serviceConfig = unitBase // {
+            ExecStart = "${lib.getExe' cfg.package "assistant"} discord --config ${serviceConfigPath}";
+          };
+        };
+      }
+      {
+        systemd.services = lib.mapAttrs' (
+          name: server:
+          lib.nameValuePair "assistant-mcp-${name}" {
+            description = "Variet's ${name} MCP tool server on 127.0.0.1:${toString server.port}";
+            wantedBy = [ "multi-user.target" ];
+            after = [ "network-online.target" ];
+            wants = [ "network-online.target" ];
+            restartTriggers = [ serviceConfigFile ];
+            serviceConfig = unitBase // {
+              ExecStart = "${lib.getExe' cfg.package "assistant"} mcp ${name} --transport http --port ${toString server.port} --config ${serviceConfigPath}";
+            };
+          }
+        ) cfg.httpToolServers;
+      }
+    ]
+  );
 }
