@@ -30,17 +30,22 @@ let
     postBuild = ''
       node_modules/.bin/vsce package --no-dependencies --allow-missing-repository --skip-license -o ${manifest.name}.vsix
     '';
+    # The .vsix for `code --install-extension`, and the same zip under a name every nixpkgs unpacker
+    # knows (older vscode-utils unpack only `.zip`).
     installPhase = ''
       runHook preInstall
       install -Dm444 ${manifest.name}.vsix "$out/${manifest.name}.vsix"
+      ln -s ${manifest.name}.vsix "$out/${manifest.name}.zip"
       runHook postInstall
     '';
   };
 in
 vscode-utils.buildVscodeExtension {
+  # Older vscode-utils name the derivation from `name`, newer ones from `pname` and `version`.
+  name = "${manifest.publisher}-${manifest.name}-${manifest.version}";
   pname = manifest.name;
   inherit (manifest) version;
-  src = "${vsix}/${manifest.name}.vsix";
+  src = "${vsix}/${manifest.name}.zip";
   vscodeExtPublisher = manifest.publisher;
   vscodeExtName = manifest.name;
   vscodeExtUniqueId = "${manifest.publisher}.${manifest.name}";
