@@ -135,7 +135,14 @@ def build_server(
     @asynccontextmanager
     async def lifespan(_: MCPServer[_Clients]) -> AsyncIterator[_Clients]:
         # trust_env=False: a proxy from the environment would resolve names itself, past the guard.
-        async with httpx.AsyncClient(transport=transport, trust_env=False, follow_redirects=False) as http:
+        # No keep-alive: connections are pooled by address, and a TLS connection verified for one
+        # name must not carry a request for another name on the same address.
+        async with httpx.AsyncClient(
+            transport=transport,
+            trust_env=False,
+            follow_redirects=False,
+            limits=httpx.Limits(max_keepalive_connections=0),
+        ) as http:
             guard = AddressGuard(settings.fetch_allow_networks, resolver)
             yield _Clients(SearxngClient(settings, http), PageFetcher(settings, guard, http))
 
