@@ -112,14 +112,17 @@ class Spinner:
 
 def describe_state(event: TierState) -> str:
     """A `state` event as "loading deep: load 40%"."""
-    what = "loading" if event.state == "starting" else event.state
-    text = f"{what} {event.tier or ''}".strip()
+    tier = event.tier or "no tier"
+    if event.message:
+        text = event.message
+    elif event.state in ("ready", "stopped", "failed"):
+        text = f"{tier} is {event.state}"
+    else:
+        text = f"{'loading' if event.state == 'starting' else event.state} {tier}"
     if event.phase:
         text += f": {event.phase}"
     if event.progress is not None:
         text += f" {event.progress:.0%}"
-    if event.message:
-        text += f" ({event.message})"
     return text
 
 
@@ -153,6 +156,7 @@ class Terminal:
         self._spinner = Spinner(out, tty)
         self._at_line_start = True
         self._in_reply = False
+        self._thought = False
 
     @property
     def agent(self) -> Agent:
@@ -191,6 +195,7 @@ class Terminal:
 
     async def _turn(self, text: str) -> None:
         self._in_reply = False
+        self._thought = False
         async for event in self._agent.run(text):
             self._render(event)
         self._end_line()
@@ -201,6 +206,7 @@ class Terminal:
             case TextDelta(text=text):
                 self._reply(text)
             case ReasoningDelta(text=text):
+                self._thought = True
                 if self._show_reasoning:
                     self._reply(f"\033[2m{text}\033[0m" if self._tty else text)
                 elif self._tty:
@@ -220,7 +226,12 @@ class Terminal:
                 self._line(f"  {'✓' if ok else '✗'} {tool}{label}: {_one_line(output)}")
             case Notice(message=message):
                 self._line(f"  [note] {message}")
-            case Final():
+            case Final(text=text):
+                if not text.strip() and self._thought and not self._show_reasoning:
+                    self._line(
+                        "  [note] the model answered only in its reasoning, which is hidden: "
+                        "set chat.show_reasoning = true to see it"
+                    )
                 self._end_line()
             case TurnFailed(message=message):
                 self._line(f"  [error] {message}")

@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, ValidationError, model_validator
 
+from assistant.discord_bot.settings import DiscordSettings
 from assistant.errors import ConfigError
 from assistant.servers.settings import CalendarSettings, GmailSettings, GoogleSettings, SearxngSettings
 
@@ -121,6 +122,7 @@ class AssistantConfig(_Section):
     google: GoogleSettings = GoogleSettings()
     calendar: CalendarSettings = CalendarSettings()
     gmail: GmailSettings = GmailSettings()
+    discord: DiscordSettings = DiscordSettings()
 
 
 def parse_config(text: str, source: str = "assistant.toml") -> AssistantConfig:
@@ -139,9 +141,23 @@ def parse_config(text: str, source: str = "assistant.toml") -> AssistantConfig:
 
 
 def load_config(path: Path) -> AssistantConfig:
-    """Read and validate the config file at `path`."""
+    """Read and validate the config file at `path`; its relative paths are relative to its directory."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read config {path}: {exc.strerror}") from exc
-    return parse_config(text, str(path))
+    config = parse_config(text, str(path))
+    base = path.parent
+
+    def near(value: Path | None) -> Path | None:
+        return None if value is None else base / value.expanduser()
+
+    llm = config.llm.model_copy(
+        update={
+            "api_key_file": near(config.llm.api_key_file),
+            "admin_token_file": near(config.llm.admin_token_file),
+            "control_socket": near(config.llm.control_socket),
+        }
+    )
+    mcp = config.mcp.model_copy(update={"log_dir": near(config.mcp.log_dir)})
+    return config.model_copy(update={"llm": llm, "mcp": mcp})

@@ -40,7 +40,7 @@ class Status(_Answer):
     tier: str | None
     state: str
     pinned: bool | str | None = None
-    uptime_s: float = 0.0
+    uptime_s: float | None = None
     gpus: list[Gpu] = []
     in_flight: dict[str, int] = {}
     queued: int = 0
@@ -101,6 +101,12 @@ class SwapdControl:
     async def swap(self, tier: str, force: bool = False) -> None:
         """Ask for a swap (202); progress arrives on `events()`."""
         await self._json("POST", "/swapd/swap", {"tier": tier, "force": force})
+
+    async def events(self) -> AsyncIterator[ControlEvent]:
+        """Every control event from now on, until swapd closes the stream."""
+        async with self._stream("GET", "/swapd/events") as response:
+            async for event in _events(response):
+                yield event
 
     async def follow_swap(self, tier: str, force: bool = False) -> AsyncIterator[ControlEvent]:
         """Ask for a swap to `tier` and yield its progress until it ends (or `tier` is ready)."""

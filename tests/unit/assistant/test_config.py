@@ -65,3 +65,13 @@ def test_broken_toml_and_a_missing_file_are_one_line_errors(tmp_path: Path) -> N
         parse_config("[llm", "a.toml")
     with pytest.raises(ConfigError, match="cannot read config"):
         load_config(tmp_path / "absent.toml")
+
+
+def test_relative_paths_are_relative_to_the_config_file(tmp_path: Path) -> None:
+    path = tmp_path / "conf" / "assistant.toml"
+    path.parent.mkdir()
+    path.write_text('[llm]\ncontrol_socket = "../run/control.sock"\napi_key_file = "/abs/key"\n')
+    config = load_config(path)
+    assert config.llm.control_socket == tmp_path / "conf" / "../run/control.sock"
+    assert config.llm.api_key_file == Path("/abs/key")
+    assert config.llm.admin_token_file is None
