@@ -67,11 +67,13 @@ async def agent_for(
     *,
     policy: PolicySettings | None = None,
     chat: ChatSettings | None = None,
+    servers: McpSettings | None = None,
 ) -> AsyncIterator[Agent]:
-    """An Agent on the OpenAI-compatible server at `url`, with the desk server's tools."""
+    """An Agent on the OpenAI-compatible server at `url`: the desk server's tools, or `servers`."""
+    in_process = {} if servers else {"desk": desk_server()}
     async with (
         httpx.AsyncClient() as http,
-        ToolServers.started(McpSettings(), in_process={"desk": desk_server()}) as tools,
+        ToolServers.started(servers or McpSettings(), in_process=in_process) as tools,
     ):
         llm = LlmClient(http, url, "test-key", idle_timeout_s=30)
         yield Agent(llm, tools, Policy(policy or PolicySettings()), confirm, chat or ChatSettings())

@@ -1,11 +1,17 @@
-"""The MCP client manager over real stdio: per-server env, routing, a server dying mid-call, timeouts."""
+"""The MCP client manager over real stdio: our searxng server in the loop, crashes, restarts, timeouts."""
 
 import asyncio
+import json
 import sys
 from pathlib import Path
 
 import pytest
+from agent_rig import ScriptedConfirm, agent_for, collect
+from fakes import openai_server as oa
+from fakes.openai_server import FakeOpenAI, serving
+from fakes.searxng import FakeSearxng, serve
 
+from assistant.agent import Final, ToolCallFinished
 from assistant.config import McpServerSettings, McpSettings
 from assistant.errors import ToolFailed
 from assistant.mcp_client import ToolServers
@@ -70,3 +76,39 @@ def test_a_server_that_cannot_start_is_reported_not_raised(tmp_path: Path) -> No
     specs, error = asyncio.run(go())
     assert specs == []
     assert error is not None and "No such file" in error
+
+
+ASSISTANT = str(Path(sys.executable).with_name("assistant"))
+
+
+def test_the_loop_round_trips_through_the_projects_searxng_server_over_stdio(tmp_path: Path) -> None:
+    """`assistant mcp searxng` (real, over stdio) on the fake SearXNG; the model is the scripted fake."""
+    with serve(FakeSearxng().app()) as searxng, serving(FakeOpenAI()) as llm:
+        config = tmp_path / "assistant.toml"
+        config.write_text(f'[searxng]\nurl = "{searxng}"\n')
+        servers = McpSettings(
+            servers={
+                "searxng": McpServerSettings(command=(ASSISTANT, "mcp", "searxng", "--config", str(config)))
+            }
+        )
+        llm.script(
+            oa.tool_calls(("searxng__web_search", json.dumps({"query": "variet"}))),
+            oa.tool_calls(("searxng__fetch_url", json.dumps({"url": "https://example.org/0?q=variet"}))),
+            oa.text("Here is what I found."),
+        )
+        confirm = ScriptedConfirm(answers=[False])
+
+        async def go() -> list[object]:
+            async with agent_for(llm.url, confirm, servers=servers) as agent:
+                return list(await collect(agent, "search the web for variet"))
+
+        events = asyncio.run(go())
+    search, fetch = [e for e in events if isinstance(e, ToolCallFinished)]
+    assert search.ok and search.untrusted
+    assert "Result 0 for variet" in search.output
+    assert search.output.startswith('<untrusted-content source="web via tool searxng__web_search">')
+    # Web content is now in the conversation: fetching a URL is outbound and must be confirmed.
+    assert [r.tool for r in confirm.asked] == ["searxng__fetch_url"]
+    assert "untrusted content" in confirm.asked[0].reason
+    assert not fetch.ok and "did not approve" in fetch.output
+    assert isinstance(events[-1], Final)
