@@ -1,0 +1,153 @@
+"""modules/*.nix evaluated with stand-ins for nixpkgs (tests/nix/stub-eval.nix), on the hosts' data.
+
+Every option and unit attribute is forced, so a misspelt option or attribute fails here; the settings
+the module renders must pass the Python schemas, and the units must carry the sandbox and credentials
+the Python side expects. Option types and priorities are nixpkgs' job and are not checked here.
+"""
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from assistant.config import AssistantConfig
+from assistant.discord_bot.settings import DiscordSettings
+from swapd import config as swapd_config
+
+ROOT = Path(__file__).resolve().parents[2]
+NIX = shutil.which("nix-instantiate")
+pytestmark = pytest.mark.skipif(NIX is None, reason="no nix-instantiate (Debian: apt-get install nix-bin)")
+
+MACHINE_A = """
+(import ./nix/data/machine-a-swapd.nix) // {
+  enable = true;
+  apiKeyFile = "/var/lib/secrets/variet/swapd-api-key";
+  adminTokenFile = "/var/lib/secrets/variet/swapd-admin-token";
+  openFirewall = true;
+  lanInterface = "enp5s0";
+}
+"""
+MACHINE_B = """
+{
+  enable = true;
+  inherit (import ./nix/data/machine-b-assistant.nix) swapd discord google;
+  searxng.local.environmentFile = "/var/lib/secrets/variet/searx.env";
+  httpToolServers.searxng.port = 8701;
+}
+"""
+
+
+def evaluate(module: str, values: str, select: str = "") -> Any:
+    """The module's `config` (or a part of it, `select`) as JSON."""
+    assert NIX is not None
+    expr = f"(import ./tests/nix/stub-eval.nix {{ module = ./modules/{module}; values = {values}; }}){select}"
+    done = subprocess.run(
+        [NIX, "--eval", "--strict", "--json", "--expr", expr], cwd=ROOT, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_swapd_module_renders_settings_swapd_accepts() -> None:
+    config = evaluate("swapd.nix", f"{{ swapd = {MACHINE_A}; }}")
+
+    settings = swapd_config.parse(config["services"]["variet"]["swapd"]["settings"])
+
+    assert settings.default == "balanced"
+    assert settings.control_socket_group == "swapd"
+    deep = settings.tier("deep").model
+    # A split GGUF: all parts in one linked directory, llama-server opens the first.
+    assert deep.endswith("-swapd-tier-deep-model/Qwen3.5-122B-A10B-Q4_K_M-00001-of-00003.gguf")
+    assert settings.tier("fast").model.endswith("-gemma-4-26B-A4B-it-Q4_K_M.gguf")
+    assert settings.llama_server.endswith("/bin/llama-server")
+
+
+def test_swapd_unit_reaches_the_gpus_and_nothing_else() -> None:
+    config = evaluate("swapd.nix", f"{{ swapd = {MACHINE_A}; }}")
+    unit = config["systemd"]["services"]["swapd"]["serviceConfig"]
+
+    assert unit["ExecStart"].split()[1:3] == ["serve", "--config"]
+    assert unit["DevicePolicy"] == "closed"
+    assert "char-nvidia-frontend" in unit["DeviceAllow"]
+    assert (unit["User"], unit["Group"], unit["RuntimeDirectory"]) == ("swapd", "swapd", "swapd")
+    assert unit["CapabilityBoundingSet"] == [""]
+    assert unit["ProtectSystem"] == "strict"
+    # The names swapd's config gives in api_key_files / admin_token_file.
+    assert unit["LoadCredential"] == [
+        "api-key:/var/lib/secrets/variet/swapd-api-key",
+        "admin-token:/var/lib/secrets/variet/swapd-admin-token",
+    ]
+    assert config["networking"]["firewall"]["interfaces"] == {"enp5s0": {"allowedTCPPorts": [8080]}}
+    assert config["users"]["groups"] == {"swapd": {}}
+
+
+def test_swapd_module_as_the_vm_tests_use_it() -> None:
+    values = '(import ./checks/data/swapd.nix) // { enable = true; apiKeyFile = "/k"; }'
+    rendered = evaluate("swapd.nix", f"{{ swapd = {values}; }}", ".services.variet.swapd.settings")
+    # The VM node adds this key through `settings`, which wins over the rendered defaults.
+    rendered["gpu"]["fake_file"] = "/nix/store/x-gpu-2x3060.json"
+
+    settings = swapd_config.parse(rendered)
+
+    assert settings.gpu.backend == "fake"
+    assert settings.tier("fast").model == "/etc/swapd-vm/stub.gguf"
+
+
+def test_an_undeclared_option_fails_evaluation() -> None:
+    assert NIX is not None
+    expr = (
+        "import ./tests/nix/stub-eval.nix { module = ./modules/swapd.nix; "
+        'values.swapd = { enable = true; defaultTeir = "fast"; }; }'
+    )
+    done = subprocess.run(
+        [NIX, "--eval", "--strict", "--json", "--expr", expr], cwd=ROOT, capture_output=True, text=True
+    )
+    assert done.returncode != 0
+    assert "defaultTeir do not exist" in done.stderr
+
+
+def assistant_file(name: str) -> dict[str, Any]:
+    """The TOML the module writes to /etc/variet/<name>, before `assistant check-config` runs on it."""
+    data = evaluate(
+        "assistant.nix",
+        f"{{ assistant = {MACHINE_B}; }}",
+        f'.environment.etc."variet/{name}".source.env.unchecked.value',
+    )
+    assert isinstance(data, dict)
+    return data
+
+
+@pytest.mark.parametrize("name", ["assistant.toml", "assistant-service.toml"])
+def test_assistant_module_renders_files_the_assistant_accepts(name: str) -> None:
+    data = assistant_file(name)
+    bot = DiscordSettings.model_validate(data.pop("discord"))
+
+    config = AssistantConfig.model_validate(data)
+
+    assert sorted(config.mcp.servers) == ["calendar", "gmail", "searxng"]
+    assert str(config.searxng.url) == "http://127.0.0.1:8888/"
+    assert bot.owner_ids
+
+
+def test_the_bot_unit_gets_credentials_under_the_names_the_assistant_reads() -> None:
+    config = evaluate("assistant.nix", f"{{ assistant = {MACHINE_B}; }}")
+    bot = config["systemd"]["services"]["assistant-discord"]["serviceConfig"]
+
+    assert bot["ExecStart"].endswith("/bin/assistant discord --config /etc/variet/assistant-service.toml")
+    assert bot["DynamicUser"] is True
+    assert bot["StateDirectory"] == "variet-assistant"
+    names = sorted(entry.split(":", 1)[0] for entry in bot["LoadCredential"])
+    assert names == ["discord-token", "google-client-secret", "swapd-admin-token", "swapd-api-key"]
+    http = config["systemd"]["services"]["assistant-mcp-searxng"]["serviceConfig"]
+    assert "mcp searxng --transport http --port 8701" in http["ExecStart"]
+
+
+def test_local_searxng_is_on_loopback_with_json() -> None:
+    searx = evaluate("assistant.nix", f"{{ assistant = {MACHINE_B}; }}", ".services.searx")
+
+    assert searx["settings"]["server"]["bind_address"] == "127.0.0.1"
+    assert "json" in searx["settings"]["search"]["formats"]
+    assert searx["environmentFile"] == "/var/lib/secrets/variet/searx.env"
