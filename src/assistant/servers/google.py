@@ -124,7 +124,11 @@ class TokenStore:
 
 
 class SavedCredentials:
-    """Credentials from the token store, refreshed when expired and saved again after a refresh."""
+    """Credentials from the token store, refreshed when expired and saved again after a refresh.
+
+    The file is loaded again whenever it changes on disk, so a new `assistant auth google` takes effect
+    without restarting the server.
+    """
 
     def __init__(self, settings: GoogleSettings, scopes: tuple[str, ...], http: "HttpFactory") -> None:
         self._settings = settings
@@ -133,16 +137,30 @@ class SavedCredentials:
         self._store = TokenStore(settings.state_dir)
         self._lock = threading.Lock()
         self._credentials: Credentials | None = None
+        self._loaded: tuple[int, int] | None = None
+
+    def _version(self) -> tuple[int, int]:
+        # TokenStore.save replaces the file, so a new save is a new inode even within one mtime tick.
+        status = self._store.path.stat()
+        return status.st_ino, status.st_mtime_ns
+
+    def _changed_on_disk(self) -> bool:
+        try:
+            return self._version() != self._loaded
+        except FileNotFoundError:
+            return True
 
     def __call__(self) -> Credentials:
         with self._lock:
-            if self._credentials is None:
+            if self._credentials is None or self._changed_on_disk():
+                self._credentials = None
                 credentials = self._store.load(ClientConfig.load(self._settings))
                 missing = sorted(set(self._scopes) - set(credentials.scopes or ()))
                 if missing:
                     names = ", ".join(scope.removeprefix(_AUTH) for scope in missing)
                     raise GoogleAuthRequired(f"the Google token lacks the scope {names}; {FIX}")
                 self._credentials = credentials
+                self._loaded = self._version()
             if not self._credentials.valid:
                 request = google_auth_httplib2.Request(self._http())
                 try:
@@ -152,6 +170,7 @@ class SavedCredentials:
                 except TransportError as exc:
                     raise UpstreamUnavailable(f"cannot reach Google to refresh the token: {exc}") from exc
                 self._store.save(self._credentials)
+                self._loaded = self._version()
             return self._credentials
 
 

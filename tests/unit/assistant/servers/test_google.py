@@ -169,3 +169,14 @@ def test_authorize_with_everything_disabled_is_a_config_error(tmp_path: Path) ->
             port=8765,
             flow_factory=FakeFlow,
         )
+
+
+def test_a_new_token_on_disk_is_picked_up_without_a_restart(tmp_path: Path) -> None:
+    settings = google_settings(tmp_path)
+    store = TokenStore(settings.state_dir)
+    store.save(credentials(GMAIL_READ))
+    source = SavedCredentials(settings, GMAIL_READ + GMAIL_COMPOSE, lambda: g.mock())
+    with pytest.raises(GoogleAuthRequired, match=r"gmail\.compose"):
+        source()
+    store.save(credentials(GMAIL_READ + GMAIL_COMPOSE))  # what `assistant auth google` does
+    assert source().has_scopes(list(GMAIL_COMPOSE))
