@@ -6,8 +6,10 @@
 {
   # The module file, e.g. ../../modules/swapd.nix.
   module,
-  # Option values under `services.variet`, as a NixOS configuration would set them (pure data).
-  values,
+  # Option values under `services.variet`, as a NixOS configuration would set them (pure data)...
+  values ? null,
+  # ...or a host file (hosts/*.nix) whose `services.variet` to take them from.
+  host ? null,
   # Other NixOS options the module reads.
   system ? {
     time.timeZone = null;
@@ -111,6 +113,7 @@ let
     fetchurl = args: derivation (baseNameOf args.url) { inherit args; };
     linkFarm = name: entries: derivation name { inherit entries; };
     llama-cpp.override = _: derivation "llama-cpp" { };
+    llama-cpp-cuda = derivation "llama-cpp-cuda" { };
     variet = derivation "variet" { meta.mainProgram = "swapd"; };
     systemd = derivation "systemd" { };
   };
@@ -147,8 +150,9 @@ let
         if decl._option or false then valueOf decl (given.${name} or null) else withDefaults decl (given.${name} or { })
       ) options;
 
+  given = if host != null then (import host { inherit lib pkgs config; }).services.variet else values;
   config = recursiveUpdate system {
-    services.variet = withDefaults declared values;
+    services.variet = withDefaults declared given;
     systemd.package = pkgs.systemd;
   };
 in

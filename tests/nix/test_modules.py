@@ -21,29 +21,14 @@ ROOT = Path(__file__).resolve().parents[2]
 NIX = shutil.which("nix-instantiate")
 pytestmark = pytest.mark.skipif(NIX is None, reason="no nix-instantiate (Debian: apt-get install nix-bin)")
 
-MACHINE_A = """
-(import ./nix/data/machine-a-swapd.nix) // {
-  enable = true;
-  apiKeyFile = "/var/lib/secrets/variet/swapd-api-key";
-  adminTokenFile = "/var/lib/secrets/variet/swapd-admin-token";
-  openFirewall = true;
-  lanInterface = "enp5s0";
-}
-"""
-MACHINE_B = """
-{
-  enable = true;
-  inherit (import ./nix/data/machine-b-assistant.nix) swapd discord google;
-  searxng.local.environmentFile = "/var/lib/secrets/variet/searx.env";
-  httpToolServers.searxng.port = 8701;
-}
-"""
+MACHINE_A = "host = ./hosts/machine-a.nix;"
+MACHINE_B = "host = ./hosts/machine-b.nix;"
 
 
-def evaluate(module: str, values: str, select: str = "") -> Any:
-    """The module's `config` (or a part of it, `select`) as JSON."""
+def evaluate(module: str, given: str, select: str = "") -> Any:
+    """The module's `config` (or a part of it, `select`) as JSON; `given` is `host = …;` or `values = …;`."""
     assert NIX is not None
-    expr = f"(import ./tests/nix/stub-eval.nix {{ module = ./modules/{module}; values = {values}; }}){select}"
+    expr = f"(import ./tests/nix/stub-eval.nix {{ module = ./modules/{module}; {given} }}){select}"
     done = subprocess.run(
         [NIX, "--eval", "--strict", "--json", "--expr", expr], cwd=ROOT, capture_output=True, text=True
     )
@@ -52,7 +37,7 @@ def evaluate(module: str, values: str, select: str = "") -> Any:
 
 
 def test_swapd_module_renders_settings_swapd_accepts() -> None:
-    config = evaluate("swapd.nix", f"{{ swapd = {MACHINE_A}; }}")
+    config = evaluate("swapd.nix", MACHINE_A)
 
     settings = swapd_config.parse(config["services"]["variet"]["swapd"]["settings"])
 
@@ -66,7 +51,7 @@ def test_swapd_module_renders_settings_swapd_accepts() -> None:
 
 
 def test_swapd_unit_reaches_the_gpus_and_nothing_else() -> None:
-    config = evaluate("swapd.nix", f"{{ swapd = {MACHINE_A}; }}")
+    config = evaluate("swapd.nix", MACHINE_A)
     unit = config["systemd"]["services"]["swapd"]["serviceConfig"]
 
     assert unit["ExecStart"].split()[1:3] == ["serve", "--config"]
@@ -86,7 +71,7 @@ def test_swapd_unit_reaches_the_gpus_and_nothing_else() -> None:
 
 def test_swapd_module_as_the_vm_tests_use_it() -> None:
     values = '(import ./checks/data/swapd.nix) // { enable = true; apiKeyFile = "/k"; }'
-    rendered = evaluate("swapd.nix", f"{{ swapd = {values}; }}", ".services.variet.swapd.settings")
+    rendered = evaluate("swapd.nix", f"values.swapd = {values};", ".services.variet.swapd.settings")
     # The VM node adds this key through `settings`, which wins over the rendered defaults.
     rendered["gpu"]["fake_file"] = "/nix/store/x-gpu-2x3060.json"
 
@@ -113,7 +98,7 @@ def assistant_file(name: str) -> dict[str, Any]:
     """The TOML the module writes to /etc/variet/<name>, before `assistant check-config` runs on it."""
     data = evaluate(
         "assistant.nix",
-        f"{{ assistant = {MACHINE_B}; }}",
+        MACHINE_B,
         f'.environment.etc."variet/{name}".source.env.unchecked.value',
     )
     assert isinstance(data, dict)
@@ -133,7 +118,7 @@ def test_assistant_module_renders_files_the_assistant_accepts(name: str) -> None
 
 
 def test_the_bot_unit_gets_credentials_under_the_names_the_assistant_reads() -> None:
-    config = evaluate("assistant.nix", f"{{ assistant = {MACHINE_B}; }}")
+    config = evaluate("assistant.nix", MACHINE_B)
     bot = config["systemd"]["services"]["assistant-discord"]["serviceConfig"]
 
     assert bot["ExecStart"].endswith("/bin/assistant discord --config /etc/variet/assistant-service.toml")
@@ -141,12 +126,23 @@ def test_the_bot_unit_gets_credentials_under_the_names_the_assistant_reads() -> 
     assert bot["StateDirectory"] == "variet-assistant"
     names = sorted(entry.split(":", 1)[0] for entry in bot["LoadCredential"])
     assert names == ["discord-token", "google-client-secret", "swapd-admin-token", "swapd-api-key"]
-    http = config["systemd"]["services"]["assistant-mcp-searxng"]["serviceConfig"]
-    assert "mcp searxng --transport http --port 8701" in http["ExecStart"]
+
+
+def test_a_minimal_assistant_runs_only_the_tool_servers_asked_for() -> None:
+    config = evaluate(
+        "assistant.nix", "values.assistant = { enable = true; httpToolServers.searxng.port = 8701; };"
+    )
+    # The stand-in's mkIf leaves `{ }` where NixOS would define nothing.
+    units = {name: unit for name, unit in config["systemd"]["services"].items() if unit}
+
+    assert sorted(units) == ["assistant-mcp-searxng", "searx"]
+    http = units["assistant-mcp-searxng"]["serviceConfig"]
+    assert "/bin/assistant mcp searxng --transport http --port 8701 --config" in http["ExecStart"]
+    assert http["LoadCredential"] == []
 
 
 def test_local_searxng_is_on_loopback_with_json() -> None:
-    searx = evaluate("assistant.nix", f"{{ assistant = {MACHINE_B}; }}", ".services.searx")
+    searx = evaluate("assistant.nix", MACHINE_B, ".services.searx")
 
     assert searx["settings"]["server"]["bind_address"] == "127.0.0.1"
     assert "json" in searx["settings"]["search"]["formats"]
