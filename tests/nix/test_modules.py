@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 
 from assistant.config import AssistantConfig
-from assistant.discord_bot.settings import DiscordSettings
 from swapd import config as swapd_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -108,9 +107,8 @@ def assistant_file(name: str) -> dict[str, Any]:
 @pytest.mark.parametrize("name", ["assistant.toml", "assistant-service.toml"])
 def test_assistant_module_renders_files_the_assistant_accepts(name: str) -> None:
     data = assistant_file(name)
-    bot = DiscordSettings.model_validate(data.pop("discord"))
-
     config = AssistantConfig.model_validate(data)
+    bot = config.discord
 
     assert sorted(config.mcp.servers) == ["calendar", "gmail", "searxng"]
     assert str(config.searxng.url) == "http://127.0.0.1:8888/"

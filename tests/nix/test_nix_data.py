@@ -16,7 +16,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from assistant.config import AssistantConfig
-from assistant.discord_bot.settings import DiscordSettings
 from swapd import config as swapd_config
 from swapd.errors import ConfigError
 
@@ -119,9 +118,8 @@ UNIT_COPY = '{ stateDir = "/var/lib/variet-assistant"; }'
 @pytest.mark.parametrize("extra", [USER_COPY, UNIT_COPY], ids=["user", "unit"])
 def test_machine_b_settings_pass_the_assistants_schema(extra: str) -> None:
     data = render_assistant("import ./nix/data/machine-b-assistant.nix", extra)
-    bot = DiscordSettings.model_validate(data.pop("discord"))
-
     config = AssistantConfig.model_validate(data)
+    bot = config.discord
 
     assert sorted(config.mcp.servers) == ["calendar", "gmail", "searxng"]
     assert config.gmail.read_only
@@ -131,8 +129,6 @@ def test_machine_b_settings_pass_the_assistants_schema(extra: str) -> None:
 
 def test_the_units_copy_names_the_root_only_files_and_its_state() -> None:
     data = render_assistant("import ./nix/data/machine-b-assistant.nix", UNIT_COPY)
-    data.pop("discord")
-
     config = AssistantConfig.model_validate(data)
 
     assert config.llm.api_key_file == Path("/var/lib/secrets/variet/swapd-api-key")
@@ -144,9 +140,8 @@ def test_the_units_copy_names_the_root_only_files_and_its_state() -> None:
 
 def test_the_users_copy_names_their_own_files() -> None:
     data = render_assistant("import ./nix/data/machine-b-assistant.nix", USER_COPY)
-    bot = DiscordSettings.model_validate(data.pop("discord"))
-
     config = AssistantConfig.model_validate(data)
+    bot = config.discord
 
     assert config.llm.api_key_file == Path("~/.config/variet/swapd-api-key")
     assert config.llm.admin_token_file == Path("~/.config/variet/swapd-admin-token")
