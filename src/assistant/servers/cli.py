@@ -60,11 +60,15 @@ def _enabled(enabled: bool, name: str) -> None:
         raise AssistantError(f"[{name}] enabled = false; not starting the {name} server")
 
 
-def _serve(build: Callable[[], "MCPServer[Any]"], transport: Transport, port: int) -> None:
+def configure_logging() -> None:
+    """INFO to stderr, without the libraries that log request URLs (a URL can hold a search query)."""
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s %(message)s")
-    # These two log request URLs at INFO, and a URL can hold a search query or a mail search.
     for noisy in ("httpx", "googleapiclient.discovery"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _serve(build: Callable[[], "MCPServer[Any]"], transport: Transport, port: int) -> None:
+    configure_logging()
     try:
         server = build()
     except AssistantError as exc:
