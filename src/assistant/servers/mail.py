@@ -8,6 +8,7 @@ checked parts, so no header can be smuggled in through a subject or an address.
 import base64
 import binascii
 import email.policy
+import re
 from email.message import EmailMessage
 from email.parser import BytesParser
 from typing import Any
@@ -144,9 +145,12 @@ def build_draft(
 def raw_recipients(raw: str) -> list[str]:
     """Every To, Cc and Bcc address of a draft in `format=raw` (base64url RFC 5322 text)."""
     data = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4))
-    parsed = BytesParser(policy=email.policy.default).parsebytes(data, headersonly=True)
+    # compat32 keeps each header's raw text; the default policy would hand back a cleaned-up value
+    # that silently drops the parts it could not parse.
+    parsed = BytesParser(policy=email.policy.compat32).parsebytes(data, headersonly=True)
     addresses: list[str] = []
     for name in ("To", "Cc", "Bcc", "Resent-To", "Resent-Cc", "Resent-Bcc"):
         for value in parsed.get_all(name, []):
-            addresses += header_addresses(name, str(value))
+            unfolded = re.sub(r"\r?\n(?=[ \t])", "", str(value))  # RFC 5322 section 2.2.3
+            addresses += header_addresses(name, unfolded)
     return addresses
