@@ -38,6 +38,12 @@ class SearxngSettings(_Section):
     # (e.g. "192.168.1.0/24" for a LAN wiki). Empty: every non-public address is refused.
     fetch_allow_networks: tuple[Network, ...] = ()
 
+    @model_validator(mode="after")
+    def _no_credentials_in_url(self) -> "SearxngSettings":
+        if self.url.username or self.url.password:
+            raise ValueError("searxng.url must not hold a user name or password; secrets never go in config")
+        return self
+
 
 def _state_dir_default() -> Path:
     """systemd's StateDirectory when run as a service, else the XDG state directory."""
@@ -52,7 +58,9 @@ class GoogleSettings(_Section):
 
     # The OAuth "Desktop app" client JSON downloaded from Google Cloud: a systemd credential of this
     # name wins; otherwise the owner-only (0600) file at client_secret_file.
-    client_secret_credential: str = "google-client-secret"  # noqa: S105 (a name, not a secret)
+    client_secret_credential: Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")] = (
+        "google-client-secret"  # noqa: S105 (a credential's name, not a secret)
+    )
     client_secret_file: Path | None = None
     # Holds google-token.json (0600); created 0700.
     state_dir: Path = Field(default_factory=_state_dir_default)

@@ -59,6 +59,8 @@ def test_a_section_is_read_and_normalised(tmp_path: Path) -> None:
             "fetch_allow_networks",
         ),
         ("[searxng]\nurl = 'not a url'\n", "searxng", SearxngSettings, "searxng.url"),
+        ("[searxng]\nurl = 'http://me:pw@127.0.0.1'\n", "searxng", SearxngSettings, "user name or password"),
+        ("[google]\nclient_secret_credential = '../x'\n", "google", GoogleSettings, "secret_credential"),
         ("[searxng\n", "searxng", SearxngSettings, "invalid TOML"),
         ("searxng = 3\n", "searxng", SearxngSettings, "must be a table"),
     ],
