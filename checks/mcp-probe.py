@@ -20,7 +20,7 @@ async def probe(request: list[str], command: list[str]) -> object:
             return sorted(tool.name for tool in tools.tools)
         result = await client.call_tool(request[1], json.loads(request[2]))
         texts = [getattr(block, "text", "") for block in result.content]
-        return {"isError": result.isError, "text": "\n".join(texts)}
+        return {"isError": result.is_error, "text": "\n".join(texts)}
 
 
 def main() -> None:
