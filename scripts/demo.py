@@ -1,60 +1,82 @@
-"""`make demo` until swapd lands: the real llama-server on the tiny model, one streamed chat round trip."""
+"""`make demo`: swapd with three tiers on the tiny CPU model, then `assistant chat` in the foreground.
 
-import json
+swapd's output goes to .venv/swapd-demo/swapd.log; it is stopped (and reaped) when the chat ends.
+"""
+
 import os
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 
-from swapd import bundled
-from swapd.errors import SwapdError
+ROOT = Path(__file__).resolve().parents[1]
+SWAPD_CONFIG = ROOT / "examples" / "swapd-demo.toml"
+CHAT_CONFIG = ROOT / "examples" / "assistant-demo.toml"
+STATE = ROOT / ".venv" / "swapd-demo"
+URL = "http://127.0.0.1:18080"
+SOCKET = STATE / "control.sock"
+READY_TIMEOUT_S = 120
 
-PORT = 18080
-URL = f"http://127.0.0.1:{PORT}"
+
+def swapd_state() -> str | None:
+    """The active tier's state from the control socket, or None while swapd is not answering."""
+    try:
+        with httpx.Client(transport=httpx.HTTPTransport(uds=str(SOCKET)), timeout=2) as control:
+            status = control.get("http://swapd/swapd/status").json()
+    except (httpx.TransportError, ValueError):
+        return None
+    return f"{status.get('tier')} {status.get('state')}"
+
+
+def wait_ready(proc: subprocess.Popen[bytes]) -> bool:
+    """Poll swapd (an outside process) until a tier is ready, showing its state; False if it died."""
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    shown = None
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return False
+        state = swapd_state()
+        if state != shown:
+            print(f"demo: swapd {state or 'starting'}", flush=True)
+            shown = state
+        if state is not None and state.endswith(" ready"):
+            return True
+        time.sleep(0.25)
+    return False
 
 
 def main() -> int:
+    STATE.mkdir(parents=True, exist_ok=True)
+    log_path = STATE / "swapd.log"
+    with log_path.open("ab") as log:
+        swapd = subprocess.Popen(
+            [sys.executable, "-m", "swapd", "serve", "--config", str(SWAPD_CONFIG)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
-        cmd = [
-            str(bundled.llama_server()),
-            "-m",
-            str(bundled.tiny_model()),
-            "--port",
-            str(PORT),
-            "--no-webui",
-        ]
-    except SwapdError as exc:
-        print(f"demo: {exc}", file=sys.stderr)
-        return 1
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{URL}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                print("demo: llama-server did not become healthy", file=sys.stderr)
-                return 1
-            time.sleep(0.1)
-        question = "In one sentence, what is a GPU?"
-        print(f"you> {question}\nassistant> ", end="", flush=True)
-        body = {"messages": [{"role": "user", "content": question}], "max_tokens": 64, "stream": True}
-        with httpx.stream("POST", f"{URL}/v1/chat/completions", json=body, timeout=60) as reply:
-            for line in reply.iter_lines():
-                if line.startswith("data: ") and line != "data: [DONE]":
-                    delta = json.loads(line[6:])["choices"][0]["delta"]
-                    print(delta.get("content") or "", end="", flush=True)
-        print()
-        return 0
+        if not wait_ready(swapd):
+            print(f"demo: swapd did not become ready; see {log_path}", file=sys.stderr)
+            return 1
+        print(f"demo: swapd serves {URL}; try /tier deep, /status, /tools, /quit", flush=True)
+        chat = subprocess.run(
+            [sys.executable, "-m", "assistant", "chat", "--config", str(CHAT_CONFIG)], check=False
+        )
+        return chat.returncode
+    except KeyboardInterrupt:
+        return 130
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=10)
+        if swapd.poll() is None:
+            os.killpg(swapd.pid, signal.SIGTERM)
+            try:
+                swapd.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(swapd.pid, signal.SIGKILL)
+                swapd.wait()
 
 
 if __name__ == "__main__":
