@@ -135,7 +135,7 @@ class Control:
                 "tier": s.current,
                 "state": s.phase.value,
                 "pinned": s.pinned,
-                "uptime_s": round(time.monotonic() - since, 1) if since is not None else None,
+                "uptime_s": round(time.monotonic() - since, 1) if since is not None else 0.0,
                 "gpus": gpus,
                 "in_flight": in_flight,
                 "queued": len(s.queue),

@@ -32,7 +32,7 @@ TRANSITIONS: dict[Phase, frozenset[Phase]] = {
     Phase.STOPPED: frozenset({Phase.STARTING}),
     Phase.STARTING: frozenset({Phase.READY, Phase.STOPPED, Phase.FAILED}),
     Phase.READY: frozenset({Phase.DRAINING, Phase.STOPPED}),
-    Phase.DRAINING: frozenset({Phase.STOPPING, Phase.STOPPED}),
+    Phase.DRAINING: frozenset({Phase.READY, Phase.STOPPING, Phase.STOPPED}),
     Phase.STOPPING: frozenset({Phase.STOPPED}),
     Phase.FAILED: frozenset({Phase.STARTING}),
 }
@@ -326,6 +326,8 @@ def _settle(r: Rules, s: State, acts: list[Action]) -> State:
                 )
             elif rids:
                 acts.append(ArmDrainTimer(s.drain_epoch))
+        elif s.phase is Phase.DRAINING and s.goal == s.current:  # swapped back before the drain ended
+            s = _move(s, Phase.READY, force=False)
         elif s.phase is Phase.DRAINING and (old := s.current) is not None and s.count(old) == 0:
             s = _move(s, Phase.STOPPING, force=False)
             acts.append(StopTier(s.gen, old))

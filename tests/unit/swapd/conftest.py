@@ -1,0 +1,137 @@
+"""Fixtures for swapd's unit tests: configs whose tiers run the fake llama-server, and the app in-process."""
+
+import asyncio
+import contextlib
+import re
+import socket
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from starlette.applications import Starlette
+
+from swapd import config as configuration
+from swapd.app import Secrets, build
+from swapd.events import EventHub
+from swapd.gpu import GpuProbe
+
+FAKE_LLAMA = Path(__file__).resolve().parents[2] / "fakes" / "fake_llama_server.py"
+# Sentinels: if either ever shows up in a log line or an answer, a secret leaked.
+API_KEY = "sk-sentinel-api-7Q2v9XkL3m"
+ADMIN_TOKEN = "adm-sentinel-token-Z8r4Tb1c"
+LAN = "http://127.0.0.1:8080"
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def tier(name: str, parallel: int = 1, *args: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "model": f"/models/{name}.gguf",
+        "ctx_size": 1024,
+        "parallel": parallel,
+        "args": list(args),
+    }
+
+
+def make_config(tmp_path: Path, **overrides: Any) -> configuration.Config:
+    """Three fake tiers (fast with 2 slots, balanced and deep with 1), quick timeouts, no GPU."""
+    data: dict[str, Any] = {
+        "listen": "127.0.0.1",
+        "port": 8080,
+        "control_socket": str(tmp_path / "control.sock"),
+        "state_dir": str(tmp_path / "state"),
+        "llama_server": str(FAKE_LLAMA),
+        "stop_timeout_s": 2,
+        "drain_grace_s": 10,
+        "restart_backoff_s": 0.05,
+        "gpu": {"backend": "none"},
+        "tiers": [tier("fast", 2, "--fake-load-s", "0.05"), tier("balanced"), tier("deep")],
+    }
+    data.update(overrides)
+    return configuration.parse(data)
+
+
+@dataclass
+class Swapd:
+    app: Starlette
+    hub: EventHub
+    client: httpx.AsyncClient  # the LAN port, with the API key
+    admin: dict[str, str]  # headers for the control API on the LAN port
+
+    async def status(self) -> dict[str, Any]:
+        reply = await self.client.get("/swapd/status", headers=self.admin)
+        assert reply.status_code == 200, reply.text
+        data: dict[str, Any] = reply.json()
+        return data
+
+    async def wait_until(self, check: Callable[[dict[str, Any]], bool], what: str) -> dict[str, Any]:
+        """Poll the status until the outside world (a llama-server child) gets there; fail at a deadline."""
+        deadline = time.monotonic() + 15.0
+        while True:
+            status = await self.status()
+            if check(status):
+                return status
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"swapd never reached {what}; last status {status}")
+            await asyncio.sleep(0.02)
+
+    async def wait_for(self, tier: str | None, state: str = "ready") -> dict[str, Any]:
+        return await self.wait_until(lambda s: s["tier"] == tier and s["state"] == state, f"{tier} {state}")
+
+    async def upstream(self) -> str:
+        """The URL of the llama-server now serving, from its own startup line in the ring buffer."""
+        lines = (await self.client.get("/swapd/logs", params={"tail": 2000}, headers=self.admin)).json()[
+            "lines"
+        ]
+        ports = [m.group(1) for text in lines if (m := re.search(r"listening on (http://[\d.:]+)", text))]
+        return ports[-1]
+
+    async def started_count(self) -> int:
+        lines = (await self.client.get("/swapd/logs", params={"tail": 2000}, headers=self.admin)).json()[
+            "lines"
+        ]
+        return sum(1 for text in lines if text.startswith("--- swapd: started"))
+
+
+@contextlib.asynccontextmanager
+async def running(
+    config: configuration.Config, probe: GpuProbe | None = None, admin: bool = True
+) -> AsyncIterator[Swapd]:
+    """The app in-process (ASGITransport buffers whole answers: no streaming tests through it)."""
+    hub = EventHub()
+    app = build(config, Secrets((API_KEY,), (ADMIN_TOKEN,) if admin else ()), hub, probe)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        headers = {"Authorization": f"Bearer {API_KEY}"}
+        async with httpx.AsyncClient(
+            transport=transport, base_url=LAN, headers=headers, timeout=30
+        ) as client:
+            yield Swapd(app, hub, client, {"Authorization": f"Bearer {ADMIN_TOKEN}"})
+
+
+@contextlib.asynccontextmanager
+async def serving(app: Starlette) -> AsyncIterator[str]:
+    """The same app behind a real uvicorn on a loopback port, for streaming and disconnects."""
+    sock = socket.create_server(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="on"))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        deadline = time.monotonic() + 10
+        while not server.started:
+            assert not task.done(), "uvicorn exited during startup"
+            assert time.monotonic() < deadline, "uvicorn did not start"
+            await asyncio.sleep(0.01)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task

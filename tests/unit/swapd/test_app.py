@@ -1,0 +1,239 @@
+"""swapd in-process against fake llama-server children: routing, bad input, control API, faults."""
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from conftest import ADMIN_TOKEN, API_KEY, make_config, running, tier
+
+from swapd.gpu import FileGpu
+
+pytestmark = pytest.mark.anyio
+CHAT = {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 3}
+
+
+def envelope_of(reply: httpx.Response) -> dict[str, Any]:
+    error: dict[str, Any] = reply.json()["error"]
+    assert error["source"] == "swapd"
+    assert error["code"] == reply.status_code
+    assert error["message"] and "\n" not in error["message"]
+    return error
+
+
+async def test_health_is_open_and_everything_else_needs_the_key(tmp_path: Path) -> None:
+    async with running(make_config(tmp_path)) as swapd:
+        anonymous = {"Authorization": ""}
+        assert (await swapd.client.get("/health", headers=anonymous)).json() == {"status": "ok"}
+        for headers in (anonymous, {"Authorization": "Bearer wrong"}, {"Authorization": API_KEY}):
+            reply = await swapd.client.post("/v1/chat/completions", json=CHAT, headers=headers)
+            assert reply.status_code == 401
+            assert envelope_of(reply)["type"] == "authentication_error"
+            assert (await swapd.client.get("/v1/models", headers=headers)).status_code == 401
+
+
+async def test_chat_is_served_by_the_active_tier_or_the_one_named(tmp_path: Path) -> None:
+    async with running(make_config(tmp_path)) as swapd:
+        await swapd.wait_for("fast")
+        reply = await swapd.client.post("/v1/chat/completions", json=CHAT)
+        assert reply.status_code == 200
+        assert reply.headers["x-swapd-tier"] == "fast"
+        assert reply.json()["model"] == "fast.gguf"
+        assert reply.json()["choices"][0]["message"]["content"] == "tok0 tok1 tok2 "
+        aliased = await swapd.client.post("/v1/chat/completions", json={**CHAT, "model": "auto"})
+        assert aliased.headers["x-swapd-tier"] == "fast"
+        deep = await swapd.client.post("/v1/chat/completions", json={**CHAT, "model": "deep"})
+        assert deep.status_code == 200
+        assert deep.headers["x-swapd-tier"] == "deep" and deep.json()["model"] == "deep.gguf"
+        status = await swapd.status()
+        assert status["tier"] == "deep" and status["last_swap"]["from"] == "fast"
+        assert set(status["last_swap"]["phases"]) >= {"stop", "load", "health"}
+
+
+async def test_llama_server_endpoints_are_proxied(tmp_path: Path) -> None:
+    async with running(make_config(tmp_path)) as swapd:
+        await swapd.wait_for("fast")
+        tokens = (await swapd.client.post("/tokenize", json={"content": "ab"})).json()
+        assert tokens == {"tokens": [97, 98]}
+        assert (await swapd.client.post("/detokenize", json={"tokens": [97]})).json() == {"content": "a"}
+        assert (await swapd.client.get("/props")).json()["total_slots"] == 2
+        assert len((await swapd.client.get("/slots", params={"model": "fast"})).json()) == 2
+        assert (await swapd.client.post("/v1/embeddings", json={"input": "x"})).json()["data"][0]["embedding"]
+        completion = await swapd.client.post("/v1/completions", json={"prompt": "x", "max_tokens": 1})
+        assert completion.json()["choices"][0]["text"] == "tok0 "
+
+
+async def test_models_lists_every_tier_with_aliases_and_state(tmp_path: Path) -> None:
+    tiers = [{**tier("fast", 2), "aliases": ["gemma", "gpt-4o-mini"]}, tier("deep")]
+    async with running(make_config(tmp_path, tiers=tiers)) as swapd:
+        await swapd.wait_for("fast")
+        data = (await swapd.client.get("/v1/models")).json()["data"]
+        assert [(m["id"], m["aliases"], m["state"]) for m in data] == [
+            ("fast", ["gemma", "gpt-4o-mini"], "ready"),
+            ("deep", [], "stopped"),
+        ]
+
+
+BAD_INPUT = [
+    ("POST", "/v1/chat/completions", b"{not json", 400, "not valid JSON"),
+    ("POST", "/v1/chat/completions", b"[1, 2]", 400, "JSON object"),
+    ("POST", "/v1/chat/completions", json.dumps({**CHAT, "model": 7}).encode(), 400, "must be a string"),
+    (
+        "POST",
+        "/v1/chat/completions",
+        json.dumps({**CHAT, "model": "deeep"}).encode(),
+        404,
+        "unknown model 'deeep'",
+    ),
+    ("POST", "/v1/chat/completions", b'{"pad": "' + b"x" * 1_100_000 + b'"}', 413, "over the"),
+    ("POST", "/v1/chat/completions/%2e%2e/%2e%2e/slots", b"{}", 400, "refused path"),
+    ("POST", "/v1//chat/completions", b"{}", 400, "refused path"),
+    ("GET", "/v1/chat%2Fcompletions", b"", 400, "refused path"),
+    ("GET", "/upstream/fast/slots", b"", 404, "no such endpoint"),
+    ("POST", "/slots", b"{}", 405, "not allowed"),
+    ("GET", "/swapd/status", b"", 401, "API key"),  # the API key is not the admin token
+]
+
+
+async def test_bad_input_gets_a_clear_4xx_and_leaves_the_tier_alone(tmp_path: Path) -> None:
+    async with running(make_config(tmp_path, max_body_mib=1)) as swapd:
+        await swapd.wait_for("fast")
+        started = await swapd.started_count()
+        for method, path, body, status, message in BAD_INPUT:
+            reply = await swapd.client.request(method, path, content=body or None)
+            assert reply.status_code == status, (path, body[:40], reply.text)
+            assert message in envelope_of(reply)["message"], (path, body[:40])
+            after = await swapd.status()
+            assert (after["tier"], after["state"], after["last_swap"]["to"]) == ("fast", "ready", "fast")
+            assert await swapd.started_count() == started
+
+
+async def test_queue_past_its_bound_answers_503_with_retry_after(tmp_path: Path) -> None:
+    config = make_config(tmp_path, max_queue=0, retry_after_s=7, tiers=[tier("fast", 1)])
+    async with running(config) as swapd:
+        await swapd.wait_for("fast")
+        slow = asyncio.create_task(
+            swapd.client.post("/v1/chat/completions", json={**CHAT, "fake_token_s": 0.2})
+        )
+        await swapd.wait_until(lambda s: s["in_flight"] == {"fast": 1}, "one request in flight")
+        refused = await swapd.client.post("/v1/chat/completions", json=CHAT)
+        assert refused.status_code == 503
+        assert refused.headers["retry-after"] == "7"
+        assert "queue is full" in envelope_of(refused)["message"]
+        assert (await slow).status_code == 200
+
+
+async def test_pinned_policy_serves_the_active_tier_and_names_it(tmp_path: Path) -> None:
+    async with running(make_config(tmp_path, policy="pinned")) as swapd:
+        await swapd.wait_for("fast")
+        reply = await swapd.client.post("/v1/chat/completions", json={**CHAT, "model": "deep"})
+        assert reply.headers["x-swapd-tier"] == "fast"
+        assert (await swapd.status())["tier"] == "fast"
+
+
+async def test_control_swap_pin_unpin_and_unload(tmp_path: Path) -> None:
+    async with running(make_config(tmp_path)) as swapd:
+        await swapd.wait_for("fast")
+        accepted = await swapd.client.post("/swapd/swap", json={"tier": "balanced"}, headers=swapd.admin)
+        assert accepted.status_code == 202 and accepted.json()["tier"] == "balanced"
+        await swapd.wait_for("balanced")
+        assert (
+            await swapd.client.post("/swapd/pin", json={"tier": "balanced"}, headers=swapd.admin)
+        ).is_success
+        conflict = await swapd.client.post("/swapd/swap", json={"tier": "deep"}, headers=swapd.admin)
+        assert conflict.status_code == 409 and "pinned" in envelope_of(conflict)["message"]
+        reply = await swapd.client.post("/v1/chat/completions", json={**CHAT, "model": "deep"})
+        assert reply.headers["x-swapd-tier"] == "balanced"
+        assert (await swapd.status())["pinned"] == "balanced"
+        assert (await swapd.client.post("/swapd/unpin", json={}, headers=swapd.admin)).json()[
+            "message"
+        ] == "unpinned"
+        tiers = (await swapd.client.get("/swapd/tiers", headers=swapd.admin)).json()
+        assert [(t["name"], t["state"]) for t in tiers] == [
+            ("fast", "stopped"),
+            ("balanced", "ready"),
+            ("deep", "stopped"),
+        ]
+        assert (await swapd.client.post("/swapd/unload", json={}, headers=swapd.admin)).status_code == 202
+        await swapd.wait_for(None, "stopped")
+        unknown = await swapd.client.post("/swapd/swap", json={"tier": "huge"}, headers=swapd.admin)
+        assert unknown.status_code == 404 and "known: fast, balanced, deep" in envelope_of(unknown)["message"]
+        malformed = await swapd.client.post(
+            "/swapd/swap", json={"tier": "fast", "extra": 1}, headers=swapd.admin
+        )
+        assert malformed.status_code == 400
+
+
+async def test_control_api_on_the_lan_needs_the_admin_token(tmp_path: Path) -> None:
+    async with running(make_config(tmp_path)) as swapd:
+        wrong = await swapd.client.get("/swapd/status", headers={"Authorization": "Bearer nope"})
+        assert wrong.status_code == 401
+        assert (
+            await swapd.client.get("/swapd/status", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+        ).is_success
+    async with running(make_config(tmp_path), admin=False) as swapd:
+        off = await swapd.client.get("/swapd/status", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+        assert off.status_code == 404 and "admin_token_file" in envelope_of(off)["message"]
+
+
+async def test_failed_load_rolls_back_and_reports_why(tmp_path: Path) -> None:
+    tiers = [tier("fast", 2), tier("deep", 1, "--fake-exit-on-load", "1", "--fake-oom")]
+    async with running(make_config(tmp_path, tiers=tiers)) as swapd:
+        await swapd.wait_for("fast")
+        with swapd.hub.subscribe() as events:
+            await swapd.client.post("/swapd/swap", json={"tier": "deep"}, headers=swapd.admin)
+            while (message := await events.next()) is not None and message.kind != "swap":
+                pass
+        assert message is not None and message.data["ok"] is False
+        assert "out of memory" in str(message.data["error"])
+        await swapd.wait_for("fast")
+        refused = await swapd.client.post("/v1/chat/completions", json={**CHAT, "model": "deep"})
+        assert refused.status_code == 503 and "failed to load" in envelope_of(refused)["message"]
+        assert (await swapd.status())["tier"] == "fast"
+
+
+async def test_load_is_refused_when_free_vram_is_short(tmp_path: Path) -> None:
+    gpus = tmp_path / "gpus.json"
+    gpus.write_text((Path(__file__).parents[2] / "fakes" / "gpu-2x3060.json").read_text())
+    tiers = [tier("fast", 2), {**tier("deep"), "vram_mib": 24_000}]
+    async with running(make_config(tmp_path, tiers=tiers), probe=FileGpu(gpus)) as swapd:
+        status = await swapd.wait_for("fast")
+        assert [g["total_mib"] for g in status["gpus"]] == [12288, 12288]
+        with swapd.hub.subscribe() as events:
+            await swapd.client.post("/swapd/swap", json={"tier": "deep"}, headers=swapd.admin)
+            while (message := await events.next()) is not None and message.kind != "swap":
+                pass
+        assert message is not None
+        assert "needs 24000 MiB + 512 MiB margin but only 24261 MiB" in str(message.data["error"])
+        await swapd.wait_for("fast")
+
+
+async def test_crashed_llama_server_is_restarted(tmp_path: Path) -> None:
+    async with running(make_config(tmp_path)) as swapd:
+        await swapd.wait_for("fast")
+        first = await swapd.upstream()
+        with swapd.hub.subscribe() as events:
+            async with httpx.AsyncClient() as direct:
+                with pytest.raises(httpx.TransportError):
+                    await direct.post(f"{first}/fake/crash")
+            states = []
+            while (message := await events.next()) is not None:
+                states.append(message.data["state"])
+                if states[-1] == "ready":
+                    break
+        assert states[0] == "stopped" and "starting" in states
+        assert await swapd.upstream() != first
+        assert (await swapd.client.post("/v1/chat/completions", json=CHAT)).status_code == 200
+
+
+async def test_swapd_comes_back_on_the_persisted_tier(tmp_path: Path) -> None:
+    config = make_config(tmp_path)
+    async with running(config) as swapd:
+        await swapd.wait_for("fast")
+        await swapd.client.post("/swapd/swap", json={"tier": "deep"}, headers=swapd.admin)
+        await swapd.wait_for("deep")
+    assert (tmp_path / "state" / "active-tier").read_text() == "deep"
+    async with running(config) as swapd:
+        await swapd.wait_for("deep")
