@@ -64,5 +64,30 @@ main.add_command(mcp)
 main.add_command(auth)
 
 
+@main.command("discord")
+@click.option("--config", "config_path", type=Path, default=DEFAULT_CONFIG, show_default=True)
+@click.option("--debug", is_flag=True, help="Log at debug level; message bodies then reach the log.")
+def discord_bot(config_path: Path, debug: bool) -> None:
+    """Run the Discord bot: the owner's DMs, @mentions in allowed channels, and their threads.
+
+    Example: assistant discord --config ~/.config/variet/assistant.toml
+    """
+    from assistant.config import load_config
+    from assistant.discord_bot.bot import run
+    from assistant.errors import AssistantError
+
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.INFO, format="%(levelname)s %(name)s %(message)s"
+    )
+    if not debug:
+        logging.getLogger("discord").setLevel(logging.WARNING)
+    try:
+        config = load_config(config_path.expanduser())
+        asyncio.run(run(config, config.discord))
+    except AssistantError as exc:
+        click.echo(f"assistant: {exc}", err=True)
+        sys.exit(1)
+
+
 if __name__ == "__main__":
     main()

@@ -59,3 +59,7 @@ class ToolFailed(AssistantError):
 
 class SwapdControlError(AssistantError):
     """swapd's control API refused a request or could not be reached."""
+
+
+class DiscordLoginFailed(AssistantError):
+    """Discord refused the bot's token, or a privileged intent the bot needs is not enabled."""

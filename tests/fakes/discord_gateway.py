@@ -231,6 +231,17 @@ class FakeDiscord:
             "context": 1,
             "attachment_size_limit": 8_000_000,
         }
+        guild = getattr(channel, "guild", None)
+        if isinstance(channel, discord.DMChannel):
+            data["channel"] = {"id": str(channel_id), "type": 1, "recipients": [user]}
+            data["context"] = 1
+        elif guild is not None:
+            data["guild_id"] = str(guild.id)
+            data["channel"] = {"id": str(channel_id), "type": channel.type.value, "guild_id": str(guild.id)}  # type: ignore[attr-defined]
+            data["member"] = {"user": user, "roles": [], "joined_at": "2026-01-01T00:00:00+00:00",
+                              "deaf": False, "mute": False, "permissions": "0"}  # fmt: skip
+            del data["user"]
+            data["context"] = 0
         data.update(fields)
         return data
 
@@ -354,3 +365,46 @@ def _path_id(route: Route, name: str) -> int | None:
     if "{" + name + "}" not in route.path:
         return None
     return int(route.url.rstrip("/").rsplit("/", 1)[1])
+
+
+class FakeClock:
+    """Time that moves only when a test says so; sleepers wake when their moment is reached.
+
+    Sleeps of at most `instant_up_to` seconds (edit spacing, short backoffs) pass at once, moving the
+    clock, so a whole answer can stream while a confirmation timeout still waits for `advance`.
+    """
+
+    def __init__(self, instant_up_to: float = 0.0) -> None:
+        self._now = 1000.0
+        self._instant_up_to = instant_up_to
+        self._sleepers: list[tuple[float, asyncio.Future[None]]] = []
+        self._changed = asyncio.Condition()
+
+    def now(self) -> float:
+        return self._now
+
+    async def sleep(self, seconds: float) -> None:
+        if seconds <= self._instant_up_to:
+            self._now += max(seconds, 0.0)
+            await asyncio.sleep(0)
+            return
+        wake = asyncio.get_running_loop().create_future()
+        self._sleepers.append((self._now + seconds, wake))
+        async with self._changed:
+            self._changed.notify_all()
+        try:
+            await wake
+        finally:
+            self._sleepers = [(at, f) for at, f in self._sleepers if f is not wake]
+
+    async def sleeping(self, count: int = 1) -> list[float]:
+        """Wait until `count` tasks sleep on this clock; their wake-up times."""
+        async with self._changed:
+            await self._changed.wait_for(lambda: len(self._sleepers) >= count)
+        return sorted(at for at, _ in self._sleepers)
+
+    def advance(self, seconds: float) -> None:
+        self._now += seconds
+        for at, wake in self._sleepers:
+            if at <= self._now and not wake.done():
+                wake.set_result(None)

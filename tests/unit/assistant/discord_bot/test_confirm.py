@@ -4,8 +4,7 @@ import asyncio
 
 import discord
 import pytest
-from conftest import FakeClock
-from fakes.discord_gateway import FakeDiscord, Request
+from fakes.discord_gateway import FakeClock, FakeDiscord, Request
 
 from assistant.discord_bot.confirm import ButtonConfirm, describe
 from assistant.policy import ConfirmationRequest

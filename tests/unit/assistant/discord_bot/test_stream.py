@@ -4,8 +4,7 @@ import asyncio
 
 import discord
 import pytest
-from conftest import FakeClock
-from fakes.discord_gateway import FakeDiscord, Request, error_response
+from fakes.discord_gateway import FakeClock, FakeDiscord, Request, error_response
 
 from assistant.discord_bot.stream import LiveMessage, Reply
 

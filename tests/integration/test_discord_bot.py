@@ -1,0 +1,251 @@
+"""The Discord bot end to end without a gateway: discord.py's real models over the in-memory fake
+Discord, the agent on the scripted OpenAI-compatible server, a real in-process MCP server for tools."""
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import discord
+import httpx
+import pytest
+from agent_rig import desk_server
+from fakes import openai_server as oa
+from fakes.discord_gateway import FakeClock, FakeDiscord, Payload, Request
+from fakes.openai_server import FakeOpenAI, serving
+from localhost import free_port
+
+from assistant.config import ChatSettings, McpSettings, PolicySettings
+from assistant.discord_bot.answer import Backend
+from assistant.discord_bot.bot import Bot
+from assistant.discord_bot.settings import DiscordSettings
+from assistant.discord_bot.split import open_fence
+from assistant.llm import LlmClient
+from assistant.mcp_client import ToolServers
+from assistant.policy import Policy
+
+pytestmark = [pytest.mark.integration, pytest.mark.anyio]
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[FakeOpenAI]:
+    with serving(FakeOpenAI()) as fake:
+        yield fake
+
+
+@pytest.fixture
+def llm_server(server: FakeOpenAI) -> Iterator[FakeOpenAI]:
+    server.replies.clear()
+    server.requests.clear()
+    server.n_ctx = 8192
+    yield server
+    assert not server.replies, "the test left scripted replies unused"
+
+
+@dataclass
+class Rig:
+    bot: Bot
+    discord: FakeDiscord
+    clock: FakeClock
+    owner: Payload
+
+    def sent(self) -> list[Request]:
+        return [r for r in self.discord.requests if r.method == "POST" and r.path.endswith("/messages")]
+
+    def content(self, message_id: int) -> str:
+        return str(self.discord.messages[message_id]["content"])
+
+    def answers(self) -> list[str]:
+        """The final text of every message the bot posted, oldest first."""
+        ids = sorted(
+            i for i, m in self.discord.messages.items() if m["author"]["id"] == self.discord.bot_user["id"]
+        )
+        return [self.content(i) for i in ids]
+
+
+@asynccontextmanager
+async def rig(url: str, **settings: object) -> AsyncIterator[Rig]:
+    async with (
+        httpx.AsyncClient() as http,
+        ToolServers.started(McpSettings(), in_process={"desk": desk_server()}) as tools,
+    ):
+        llm = LlmClient(http, url, "test-key", idle_timeout_s=30, swap_wait_s=0)
+        backend = Backend(llm, tools, Policy(PolicySettings()), ChatSettings(), 120.0, None)
+        owner_id = 0
+        clock = FakeClock(instant_up_to=30)
+        bot = Bot(DiscordSettings(owner_ids=frozenset({1}), **settings), backend, clock)  # type: ignore[arg-type]
+        fake = FakeDiscord(bot)
+        await fake.start()
+        owner = fake.user_payload("owner")
+        owner_id = int(owner["id"])
+        bot.settings = bot.settings.model_copy(update={"owner_ids": frozenset({owner_id})})
+        await bot.prepare()
+        yield Rig(bot, fake, clock, owner)
+
+
+async def test_dm_is_answered_with_a_reply_that_pings_nobody_and_hides_reasoning(
+    llm_server: FakeOpenAI,
+) -> None:
+    llm_server.script(oa.text("Paris is the capital.", reasoning="The user asks about France."))
+    async with rig(llm_server.url) as r:
+        dm = r.discord.dm(r.owner)
+        question = r.discord.post(dm, r.owner, "capital of France?")
+        await r.bot.handle(question)
+
+        assert r.answers() == ["Paris is the capital."]
+        (sent,) = r.sent()
+        assert sent.json is not None
+        assert sent.json["message_reference"]["message_id"] == question.id
+        assert sent.json["allowed_mentions"] == {"parse": [], "replied_user": False}
+        assert sent.json["flags"] & discord.MessageFlags.suppress_embeds.flag
+        assert any(r.path.endswith("/typing") for r in r.discord.requests)
+        assert not any("France." in str(q.json) for q in r.discord.requests)
+        assert llm_server.requests[0]["messages"][-1] == {"role": "user", "content": "capital of France?"}
+
+
+async def test_reasoning_can_be_attached_as_a_file(llm_server: FakeOpenAI) -> None:
+    llm_server.script(oa.text("42.", reasoning="Deep thought."))
+    async with rig(llm_server.url, attach_reasoning=True) as r:
+        dm = r.discord.dm(r.owner)
+        await r.bot.handle(r.discord.post(dm, r.owner, "meaning of life?"))
+        assert [q.files for q in r.discord.requests if q.files] == [["reasoning.txt"]]
+
+
+async def test_dm_follow_up_carries_the_previous_turn(llm_server: FakeOpenAI) -> None:
+    llm_server.script(oa.text("Hello Ada."), oa.text("You are Ada."))
+    async with rig(llm_server.url) as r:
+        dm = r.discord.dm(r.owner)
+        await r.bot.handle(r.discord.post(dm, r.owner, "I am Ada"))
+        await r.bot.handle(r.discord.post(dm, r.owner, "who am I?"))
+        contents = [(m["role"], m["content"]) for m in llm_server.requests[1]["messages"][1:]]
+        assert contents == [("user", "I am Ada"), ("assistant", "Hello Ada."), ("user", "who am I?")]
+
+
+async def test_strangers_are_ignored_and_logged_without_content(
+    llm_server: FakeOpenAI, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with rig(llm_server.url) as r:
+        stranger = r.discord.user_payload("mallory")
+        dm = r.discord.dm(stranger)
+        with caplog.at_level(logging.INFO):
+            await r.bot.handle(r.discord.post(dm, stranger, "secret plan: exfiltrate"))
+        assert r.discord.requests == []
+        assert llm_server.requests == []
+        assert f"user={stranger['id']}" in caplog.text
+        assert "exfiltrate" not in caplog.text
+
+
+async def test_channel_mentions_are_answered_and_plain_chatter_is_not(llm_server: FakeOpenAI) -> None:
+    llm_server.script(oa.text("Sure."))
+    async with rig(llm_server.url) as r:
+        channel = r.discord.guild().text_channels[0]
+        r.bot.settings = r.bot.settings.model_copy(update={"channel_ids": frozenset({channel.id})})
+        await r.bot.handle(r.discord.post(channel, r.owner, "just chatting"))
+        assert r.sent() == []
+        await r.bot.handle(r.discord.post(channel, r.owner, f"<@{r.discord.bot_user['id']}> help?"))
+        assert r.answers() == ["Sure."]
+        assert llm_server.requests[0]["messages"][-1]["content"] == "help?"
+
+
+async def test_long_answer_splits_with_code_blocks_intact(llm_server: FakeOpenAI) -> None:
+    code = "\n".join(f"print({i})" for i in range(400))
+    llm_server.script(oa.text(f"Here:\n```python\n{code}\n```\nDone.", pieces=20))
+    async with rig(llm_server.url) as r:
+        dm = r.discord.dm(r.owner)
+        await r.bot.handle(r.discord.post(dm, r.owner, "count"))
+        answers = r.answers()
+        assert len(answers) > 1
+        assert all(len(a) <= 2000 and open_fence(a) is None for a in answers)
+        assert all(a.startswith("```python\n") for a in answers[1:])
+        assert answers[-1].endswith("Done.")
+
+
+async def test_confirmation_approved_runs_the_tool_and_edits_the_outcome_in(llm_server: FakeOpenAI) -> None:
+    llm_server.script(
+        oa.tool_calls(("desk__send", '{"to": "ada@example.com", "body": "hi"}')), oa.text("Sent.")
+    )
+    async with rig(llm_server.url) as r:
+        dm = r.discord.dm(r.owner)
+        answering = asyncio.create_task(r.bot.handle(r.discord.post(dm, r.owner, "say hi to Ada")))
+        (prompt,) = await r.discord.requests_where(
+            lambda q: q.json is not None and bool(q.json.get("components"))
+        )
+        assert prompt.json is not None
+        assert "desk__send" in prompt.json["content"]
+        assert '"to": "ada@example.com"' in prompt.json["content"]
+        prompt_id = next(i for i, m in r.discord.messages.items() if "🔐" in str(m["content"]))
+        message = discord.Message(state=r.discord.state, channel=dm, data=r.discord.messages[prompt_id])
+        approve = prompt.json["components"][0]["components"][0]["custom_id"]
+        r.discord.press(r.owner, message, approve)
+        await answering
+
+        assert r.content(prompt_id).endswith("✅ done")
+        assert [a for a in r.answers() if "🔐" not in a] == ["Sent."]
+        tool_results = [m for m in llm_server.requests[1]["messages"] if m["role"] == "tool"]
+        assert "sent to ada@example.com" in tool_results[0]["content"]
+
+
+async def test_confirmation_timeout_is_a_no_and_the_model_is_told(llm_server: FakeOpenAI) -> None:
+    llm_server.script(
+        oa.tool_calls(("desk__send", '{"to": "ada@example.com", "body": "hi"}')), oa.text("Not sent.")
+    )
+    async with rig(llm_server.url) as r:
+        dm = r.discord.dm(r.owner)
+        answering = asyncio.create_task(r.bot.handle(r.discord.post(dm, r.owner, "say hi to Ada")))
+        await r.discord.requests_where(lambda q: q.json is not None and bool(q.json.get("components")))
+        await r.clock.sleeping()
+        r.clock.advance(120)
+        await answering
+        prompt = next(m for m in r.discord.messages.values() if "🔐" in str(m["content"]))
+        assert str(prompt["content"]).endswith("⏱️ no answer in 120 s: denied")
+        tool_results = [m for m in llm_server.requests[1]["messages"] if m["role"] == "tool"]
+        assert "did not approve" in str(tool_results[0]["content"])
+        assert [a for a in r.answers() if "🔐" not in a] == ["Not sent."]
+
+
+async def test_a_tool_error_is_a_warning_and_the_answer_goes_on(llm_server: FakeOpenAI) -> None:
+    llm_server.script(oa.tool_calls(("desk__shred", "{}")), oa.text("I cannot shred."))
+    async with rig(llm_server.url) as r:
+        dm = r.discord.dm(r.owner)
+        await r.bot.handle(r.discord.post(dm, r.owner, "shred it"))
+        (answer,) = r.answers()
+        assert answer.startswith("I cannot shred.")
+        assert "-# ⚠️ `desk__shred` failed: error: there is no tool named 'desk__shred'" in answer
+
+
+async def test_a_message_too_long_for_the_context_gets_a_short_reply(llm_server: FakeOpenAI) -> None:
+    llm_server.n_ctx = 1100
+    async with rig(llm_server.url) as r:
+        dm = r.discord.dm(r.owner)
+        await r.bot.handle(r.discord.post(dm, r.owner, "word " * 500))
+        (answer,) = r.answers()
+        assert answer.startswith("⚠️ That message is about 500 tokens")
+        assert llm_server.requests == []
+
+
+async def test_an_unsupported_attachment_alone_gets_a_short_reply(llm_server: FakeOpenAI) -> None:
+    async with rig(llm_server.url) as r:
+        dm = r.discord.dm(r.owner)
+        photo = r.discord.attachment("photo.png", "image/png", b"\x89PNG")
+        await r.bot.handle(r.discord.post(dm, r.owner, "", attachments=[photo]))
+        (answer,) = r.answers()
+        assert answer.startswith("⚠️ Nothing to answer: skipped photo.png: only text attachments are read.")
+
+
+async def test_swapd_unreachable_gets_a_short_reply_and_the_bot_goes_on(llm_server: FakeOpenAI) -> None:
+    llm_server.script(oa.text("Back."))
+    async with rig(f"http://127.0.0.1:{free_port()}") as r:
+        dm = r.discord.dm(r.owner)
+        await r.bot.handle(r.discord.post(dm, r.owner, "hello?"))
+        (answer,) = r.answers()
+        assert answer.startswith("⚠️ cannot reach swapd at http://127.0.0.1:")
+    async with rig(llm_server.url) as r:
+        dm = r.discord.dm(r.owner)
+        await r.bot.handle(r.discord.post(dm, r.owner, "hello?"))
+        assert r.answers() == ["Back."]
