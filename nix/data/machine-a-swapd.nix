@@ -9,8 +9,10 @@
 let
   placeholder = "sha256-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="; # FILL IN: the file's real hash
   hf = repo: file: "https://huggingface.co/${repo}/resolve/main/${file}";
-  # Both cards carry every tier: layers split evenly, flash attention on, quantised KV cache.
-  twoGpus = [ "--n-gpu-layers" "999" "--split-mode" "layer" "--tensor-split" "1,1" "--flash-attn" "on" ];
+  # Both cards carry every tier: layers split evenly, flash attention on. `--jinja` (the model's own
+  # chat template, needed for native tool calls) is the default in newer llama.cpp; said explicitly
+  # for the nixos-25.11 build.
+  twoGpus = [ "--n-gpu-layers" "999" "--split-mode" "layer" "--tensor-split" "1,1" "--flash-attn" "on" "--jinja" ];
 in
 {
   listenAddress = "0.0.0.0";
