@@ -15,6 +15,9 @@ export interface StatusSource {
 
 export class TierStatusBar implements vscode.Disposable {
   private readonly item: vscode.StatusBarItem;
+  private readonly changed = new vscode.EventEmitter<string>();
+  /** Fires with the new text whenever the item changes. */
+  readonly onDidChange = this.changed.event;
   private readonly stopped = new AbortController();
   private connection = new AbortController();
   private loopDone: Promise<void> | undefined;
@@ -47,6 +50,7 @@ export class TierStatusBar implements vscode.Disposable {
     this.stopped.abort();
     this.connection.abort();
     this.item.dispose();
+    this.changed.dispose();
   }
 
   /** What the event stream says, applied to the item. Public for tests. */
@@ -67,6 +71,7 @@ export class TierStatusBar implements vscode.Disposable {
   private show(text: string, tooltip: string): void {
     this.item.text = text;
     this.item.tooltip = tooltip;
+    this.changed.fire(text);
   }
 
   private async loop(): Promise<void> {

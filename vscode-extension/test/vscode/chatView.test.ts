@@ -1,0 +1,147 @@
+import * as fs from "node:fs/promises";
+import * as path from "node:path";
+
+import type * as vscode from "vscode";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+
+import { Llm } from "../../src/core/llm.js";
+import { Transport } from "../../src/core/transport.js";
+import { ChatView, HISTORY_KEY } from "../../src/vscode/chatView.js";
+import { activate } from "../../src/vscode/extension.js";
+import type { ToWebview } from "../../src/webview/protocol.js";
+import { FakeHost } from "../support/fakeHost.js";
+import { FakeSwapd, textAnswer, toolCallAnswer } from "../support/fakeServer.js";
+import { MemorySecrets } from "../support/secrets.js";
+import { tempDir } from "../support/tempdir.js";
+import { Uri, mock } from "../support/vscodeMock.js";
+
+class MemoryMemento implements vscode.Memento {
+  readonly values = new Map<string, unknown>();
+  keys(): readonly string[] {
+    return [...this.values.keys()];
+  }
+  get<T>(key: string, fallback?: T): T | undefined {
+    return (this.values.get(key) as T | undefined) ?? fallback;
+  }
+  update(key: string, value: unknown): Thenable<void> {
+    this.values.set(key, value);
+    return Promise.resolve();
+  }
+}
+
+function fakeView(): { view: vscode.WebviewView; posted: ToWebview[]; html: () => string } {
+  const posted: ToWebview[] = [];
+  const webview = {
+    options: {},
+    html: "",
+    cspSource: "vscode-resource:",
+    asWebviewUri: (uri: Uri) => uri,
+    postMessage: (message: ToWebview) => {
+      posted.push(message);
+      return Promise.resolve(true);
+    },
+    onDidReceiveMessage: () => ({ dispose() {} }),
+  };
+  return { view: { webview } as unknown as vscode.WebviewView, posted, html: () => webview.html };
+}
+
+let server: FakeSwapd;
+let root: string;
+let state: MemoryMemento;
+
+function chat(host: FakeHost | undefined, key = (): string => "test-key"): ChatView {
+  const llm = new Llm(new Transport({ baseUrl: server.url, credentials: { label: "API key", setCommand: "Variet: Set API Key", token: async () => key() }, idleTimeoutMs: 5000 }));
+  return new ChatView({ extensionUri: Uri.file("/ext") as unknown as vscode.Uri, state, host, llm: () => llm, onServedBy: () => undefined });
+}
+
+beforeEach(async () => {
+  mock.reset();
+  server = new FakeSwapd();
+  await server.start();
+  root = await tempDir();
+  await fs.writeFile(path.join(root, "a.txt"), "alpha\n");
+  state = new MemoryMemento();
+});
+afterEach(async () => {
+  await server.close();
+  await fs.rm(root, { recursive: true, force: true });
+});
+
+describe("chat view", () => {
+  it("runs a turn, streams events to the webview and saves the history per workspace", async () => {
+    server.on("/v1/chat/completions", toolCallAnswer([{ name: "read_file", args: { path: "a.txt" } }]));
+    server.on("/v1/chat/completions", textAnswer("It says **alpha**."));
+    const view = chat(new FakeHost(root));
+    const { view: webviewView, posted, html } = fakeView();
+    view.resolveWebviewView(webviewView);
+    expect(html()).toContain("Content-Security-Policy");
+    view.handle({ type: "send", text: "what is in a.txt?" });
+    await view.idle();
+    const events = posted.flatMap((m) => (m.type === "event" ? [m.event] : []));
+    expect(events.filter((e) => e.type === "text").map((e) => (e.type === "text" ? e.delta : "")).join("")).toBe("It says **alpha**.");
+    expect(events).toContainEqual(expect.objectContaining({ type: "tool_result", status: "ok" }));
+    expect(events.at(-1)).toEqual({ type: "done", reason: "answered" });
+    expect(posted.filter((m) => m.type === "busy")).toEqual([
+      { type: "busy", busy: true },
+      { type: "busy", busy: false },
+    ]);
+    const saved = state.get<{ role: string }[]>(HISTORY_KEY) ?? [];
+    expect(saved.map((m) => m.role)).toEqual(["user", "assistant", "tool", "assistant"]);
+
+    // A reload: a new view over the same workspace state shows the same conversation.
+    const again = chat(new FakeHost(root));
+    const second = fakeView();
+    again.resolveWebviewView(second.view);
+    again.handle({ type: "ready" });
+    expect(second.posted[0]).toEqual({ type: "history", messages: saved });
+  });
+
+  it("a wrong key shows the fix in the chat, and retry runs the turn again", async () => {
+    let key = "wrong";
+    const view = chat(new FakeHost(root), () => key);
+    const { view: webviewView, posted } = fakeView();
+    view.resolveWebviewView(webviewView);
+    view.handle({ type: "send", text: "hi" });
+    await view.idle();
+    expect(posted).toContainEqual({ type: "event", event: { type: "error", message: 'swapd rejected the API key (401); run "Variet: Set API Key"' } });
+    expect(server.chats()).toHaveLength(0);
+    key = "test-key";
+    server.on("/v1/chat/completions", textAnswer("hello"));
+    view.handle({ type: "retry" });
+    await view.idle();
+    expect(server.chats()).toHaveLength(1);
+    expect((server.chats()[0]?.body as { messages: { content: string }[] }).messages.at(-1)?.content).toBe("hi");
+    expect(posted.at(-2)).toEqual({ type: "event", event: { type: "done", reason: "answered" } });
+  });
+
+  it("without a folder it explains instead of running", () => {
+    const view = chat(undefined);
+    const { view: webviewView, posted } = fakeView();
+    view.resolveWebviewView(webviewView);
+    view.handle({ type: "send", text: "hi" });
+    expect(posted).toContainEqual({ type: "notice", text: "Open a folder first: the agent only works inside a workspace." });
+    expect(server.requests).toEqual([]);
+  });
+
+  it("new chat clears the saved history", async () => {
+    await state.update(HISTORY_KEY, [{ role: "user", content: "old" }]);
+    const view = chat(new FakeHost(root));
+    const { view: webviewView, posted } = fakeView();
+    view.resolveWebviewView(webviewView);
+    view.handle({ type: "newChat" });
+    expect(state.get(HISTORY_KEY)).toEqual([]);
+    expect(posted).toContainEqual({ type: "history", messages: [] });
+  });
+});
+
+describe("activation", () => {
+  it("registers the commands and disposes cleanly", () => {
+    const subscriptions: { dispose(): unknown }[] = [];
+    const context = { secrets: new MemorySecrets(), workspaceState: new MemoryMemento(), subscriptions, extensionUri: Uri.file("/ext") };
+    activate(context as unknown as vscode.ExtensionContext);
+    expect([...mock.commands.keys()].sort()).toEqual(["variet.newChat", "variet.setAdminToken", "variet.setApiKey", "variet.stop", "variet.switchTier"]);
+    expect(mock.statusBarItems[0]?.visible).toBe(true);
+    for (const subscription of subscriptions) subscription.dispose();
+    expect(mock.commands.size).toBe(0);
+  });
+});

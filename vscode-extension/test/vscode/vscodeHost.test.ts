@@ -1,0 +1,78 @@
+import type * as vscode from "vscode";
+import { beforeEach, describe, expect, it } from "vitest";
+
+import type { ApprovalRequest } from "../../src/core/host.js";
+import { ProposalDocuments, VsCodeHost } from "../../src/vscode/vscodeHost.js";
+import { DiagnosticSeverity, Position, Range, Uri, languages, mock } from "../support/vscodeMock.js";
+
+let proposals: ProposalDocuments;
+let host: VsCodeHost;
+const edit: ApprovalRequest = { kind: "edit", tool: "edit_file", change: { path: "src/a.ts", before: "old\n", after: "new\n", isNew: false } };
+
+beforeEach(() => {
+  mock.reset();
+  proposals = new ProposalDocuments();
+  host = new VsCodeHost("/ws", proposals);
+});
+
+describe("approvals in VS Code", () => {
+  it("shows the change with vscode.diff, accepts, and closes the diff", async () => {
+    let shown: string[] = [];
+    mock.answer("showInformationMessage", () => {
+      const [, before, after] = mock.callsTo("executeCommand")[0] as [string, vscode.Uri, vscode.Uri];
+      shown = [proposals.provideTextDocumentContent(before), proposals.provideTextDocumentContent(after)];
+      return "Accept";
+    });
+    expect(await host.approve(edit, new AbortController().signal)).toEqual({ approved: true });
+    expect(mock.callsTo("executeCommand")[0]?.[0]).toBe("vscode.diff");
+    expect(shown).toEqual(["old\n", "new\n"]);
+    expect(mock.callsTo("showInformationMessage")[0]?.[0]).toBe("Apply this edit to src/a.ts?");
+    expect(mock.tabs).toEqual([]);
+  });
+
+  it("a rejection with a reason passes the reason on", async () => {
+    mock.answer("showInformationMessage", "Reject with a reason…");
+    mock.answer("showInputBox", "use a constant");
+    expect(await host.approve(edit, new AbortController().signal)).toEqual({ approved: false, reason: "use a constant" });
+  });
+
+  it("a dismissed question is a no", async () => {
+    mock.answer("showInformationMessage", undefined);
+    expect(await host.approve(edit, new AbortController().signal)).toEqual({ approved: false });
+  });
+
+  it("stop while the question is open answers no at once", async () => {
+    const controller = new AbortController();
+    mock.answer("showInformationMessage", () => {
+      controller.abort();
+      return new Promise(() => undefined);
+    });
+    expect(await host.approve(edit, controller.signal)).toEqual({ approved: false });
+  });
+
+  it("commands ask in a modal with the command as detail", async () => {
+    mock.answer("showWarningMessage", "Run");
+    expect(await host.approve({ kind: "command", tool: "run_command", command: "npm test" }, new AbortController().signal)).toEqual({ approved: true });
+    expect(mock.callsTo("showWarningMessage")[0]?.[1]).toEqual({ modal: true, detail: "npm test" });
+  });
+});
+
+describe("diagnostics", () => {
+  it("maps the editor's diagnostics to workspace-relative paths, 1-based lines", async () => {
+    mock.diagnostics.set("/ws/src/a.ts", [{ range: new Range(new Position(4, 0), new Position(4, 3)), message: "bad", severity: DiagnosticSeverity.Error, source: "ts" }]);
+    mock.diagnostics.set("/elsewhere/b.ts", [{ range: new Range(new Position(0, 0), new Position(0, 1)), message: "not ours", severity: 1 }]);
+    expect(await host.diagnostics(undefined, new AbortController().signal)).toEqual([{ path: "src/a.ts", line: 5, severity: "error", message: "bad", source: "ts" }]);
+    // The language server publishes once the host starts listening; the host must not wait out its deadline.
+    const subscribe = languages.onDidChangeDiagnostics;
+    languages.onDidChangeDiagnostics = (listener) => {
+      const subscription = subscribe(listener);
+      queueMicrotask(() => languages.fireDiagnosticsChanged([Uri.file("/ws/src/a.ts")]));
+      return subscription;
+    };
+    try {
+      expect(await host.diagnostics(["src/a.ts"], new AbortController().signal)).toHaveLength(1);
+    } finally {
+      languages.onDidChangeDiagnostics = subscribe;
+    }
+  });
+});
