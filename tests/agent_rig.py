@@ -68,6 +68,7 @@ async def agent_for(
     policy: PolicySettings | None = None,
     chat: ChatSettings | None = None,
     servers: McpSettings | None = None,
+    idle_timeout_s: float = 30,
 ) -> AsyncIterator[Agent]:
     """An Agent on the OpenAI-compatible server at `url`: the desk server's tools, or `servers`."""
     in_process = {} if servers else {"desk": desk_server()}
@@ -75,7 +76,7 @@ async def agent_for(
         httpx.AsyncClient() as http,
         ToolServers.started(servers or McpSettings(), in_process=in_process) as tools,
     ):
-        llm = LlmClient(http, url, "test-key", idle_timeout_s=30)
+        llm = LlmClient(http, url, "test-key", idle_timeout_s=idle_timeout_s)
         yield Agent(llm, tools, Policy(policy or PolicySettings()), confirm, chat or ChatSettings())
 
 

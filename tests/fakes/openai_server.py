@@ -14,6 +14,7 @@ Speaks the wire formats of:
 Each request to `/v1/chat/completions` takes the next scripted `Reply`; every request body is recorded.
 """
 
+import asyncio
 import json
 import threading
 from collections import deque
@@ -41,6 +42,7 @@ class Reply:
     retry_after: str | None = None
     message: str = ""
     cut_after: int | None = None
+    stall_after: int | None = None
     tier: str = "balanced"
     progress: bool = False
 
@@ -87,6 +89,11 @@ def cut(content: str, after: int = 2) -> Reply:
     return Reply(reply.deltas, cut_after=after)
 
 
+def stall(content: str, after: int = 2) -> Reply:
+    """An answer that goes silent after `after` deltas, with the connection left open."""
+    return Reply(text(content, pieces=4).deltas, stall_after=after)
+
+
 def _split(text: str, pieces: int) -> list[str]:
     size = max(1, -(-len(text) // pieces))
     return [text[i : i + size] for i in range(0, len(text), size)]
@@ -99,7 +106,10 @@ class FakeOpenAI:
     n_ctx: int = 8192
     replies: deque[Reply] = field(default_factory=deque)
     requests: list[dict[str, object]] = field(default_factory=list)
+    authorizations: list[str | None] = field(default_factory=list)
     url: str = ""
+    # Set on shutdown, so a stalled reply ends and the server can stop.
+    release: threading.Event = field(default_factory=threading.Event)
 
     def script(self, *replies: Reply) -> None:
         self.replies.extend(replies)
@@ -128,6 +138,7 @@ class FakeOpenAI:
     async def _chat(self, request: Request) -> Response:
         body = await request.json()
         self.requests.append(body)
+        self.authorizations.append(request.headers.get("authorization"))
         if not self.replies:
             return _error(500, "the fake's script is exhausted")
         reply = self.replies.popleft()
@@ -159,6 +170,8 @@ class FakeOpenAI:
         for i, delta in enumerate(reply.deltas):
             if reply.cut_after is not None and i == reply.cut_after:
                 raise ConnectionAbortedError("scripted cut: the connection drops mid-body")
+            if reply.stall_after is not None and i == reply.stall_after:
+                await asyncio.to_thread(self.release.wait)  # silent until the test ends
             yield chunk(delta)
         yield chunk({}, reply.finish_reason)
         yield chunk(None, usage={"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15})
@@ -183,5 +196,6 @@ def serving(fake: FakeOpenAI) -> Iterator[FakeOpenAI]:
         fake.url = f"http://127.0.0.1:{port}"
         yield fake
     finally:
+        fake.release.set()
         server.should_exit = True
         thread.join(timeout=10)

@@ -235,3 +235,18 @@ def test_context_budget_drops_whole_oldest_turns(fake: FakeOpenAI) -> None:
     ids = {c["id"] for m in sent if m["role"] == "assistant" for c in m.get("tool_calls", [])}
     assert all(m["tool_call_id"] in ids for m in sent if m["role"] == "tool")
     assert not any("first" in str(m["content"]) for m in sent)
+
+
+def test_a_stream_that_goes_silent_trips_the_idle_watchdog(fake: FakeOpenAI) -> None:
+    fake.script(oa.stall("this reply stops talking"), oa.text("next turn works"))
+
+    async def go() -> tuple[list[object], list[object]]:
+        async with agent_for(fake.url, ScriptedConfirm(), idle_timeout_s=0.5) as agent:
+            first = list(await collect(agent, "hello"))
+            return first, list(await collect(agent, "again"))
+
+    first, second = asyncio.run(go())
+    assert any(isinstance(e, TextDelta) for e in first)
+    assert isinstance(first[-1], TurnFailed) and "sent nothing for 0s" in first[-1].message
+    assert isinstance(second[-1], Final) and second[-1].text == "next turn works"
+    assert fake.authorizations[0] == "Bearer test-key"

@@ -32,10 +32,16 @@ def chat(config: Path, *lines: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+SENTINEL = "sk-sentinel-4f1c9e"
+
+
 def write_config(tmp_path: Path, url: str) -> Path:
+    key = tmp_path / "swapd-api-key"
+    key.write_text(SENTINEL)
+    key.chmod(0o600)
     config = tmp_path / "assistant.toml"
     config.write_text(
-        f'[llm]\nurl = "{url}"\n'
+        f'[llm]\nurl = "{url}"\napi_key_file = "{key}"\n'
         f"[mcp.servers.probe]\ncommand = {json.dumps([sys.executable, str(PROBE)])}\n"
         '[policy.tools]\n"probe__echo" = "confirm"\n'
     )
@@ -78,6 +84,8 @@ def test_a_session_streams_runs_tools_after_a_yes_and_takes_commands(
     assert "Hello from deep." in out
     assert "conversation cleared" in out
     assert fake.requests[-1]["model"] == "deep"
+    assert set(fake.authorizations) == {f"Bearer {SENTINEL}"}
+    assert SENTINEL not in out and SENTINEL not in done.stderr
 
 
 def test_the_end_of_input_ends_the_session_and_a_pending_confirmation_is_a_no(
