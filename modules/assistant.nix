@@ -303,6 +303,10 @@ in
             message = "services.variet.assistant.google: the Calendar and Gmail tools need clientSecretFile";
           }
           {
+            assertion = cfg.searxng.local.enable -> cfg.searxng.local.environmentFile != null;
+            message = "services.variet.assistant.searxng.local needs environmentFile (SEARX_SECRET_KEY=...)";
+          }
+          {
             assertion = lib.all (name: lib.elem name toolServers) (lib.attrNames cfg.httpToolServers);
             message = "services.variet.assistant.httpToolServers: the tool servers are ${lib.concatStringsSep ", " toolServers}";
           }
@@ -319,7 +323,8 @@ in
             server = {
               bind_address = "127.0.0.1";
               port = cfg.searxng.local.port;
-              secret_key = lib.mkDefault "@SEARX_SECRET_KEY@";
+              # Filled in from environmentFile by searx-init (envsubst) when it starts.
+          secret_key = lib.mkDefault "$SEARX_SECRET_KEY";
               # Only this machine asks; the limiter would need a Redis/Valkey and blocks scripted clients.
               limiter = false;
               public_instance = false;

@@ -35,6 +35,16 @@ def evaluate(module: str, given: str, select: str = "") -> Any:
     return json.loads(done.stdout)
 
 
+def failed(config: dict[str, Any]) -> list[str]:
+    """The messages of the module's assertions that do not hold (NixOS refuses to build with any)."""
+    return [a["message"] for a in config["assertions"] if not a["assertion"]]
+
+
+@pytest.mark.parametrize(("module", "host"), [("swapd.nix", MACHINE_A), ("assistant.nix", MACHINE_B)])
+def test_the_hosts_satisfy_the_modules_assertions(module: str, host: str) -> None:
+    assert failed(evaluate(module, host)) == []
+
+
 def test_swapd_module_renders_settings_swapd_accepts() -> None:
     config = evaluate("swapd.nix", MACHINE_A)
 
@@ -128,8 +138,11 @@ def test_the_bot_unit_gets_credentials_under_the_names_the_assistant_reads() -> 
 
 def test_a_minimal_assistant_runs_only_the_tool_servers_asked_for() -> None:
     config = evaluate(
-        "assistant.nix", "values.assistant = { enable = true; httpToolServers.searxng.port = 8701; };"
+        "assistant.nix",
+        "values.assistant = { enable = true; httpToolServers.searxng.port = 8701; "
+        'searxng.local.environmentFile = "/run/searx.env"; };',
     )
+    assert failed(config) == []
     # The stand-in's mkIf leaves `{ }` where NixOS would define nothing.
     units = {name: unit for name, unit in config["systemd"]["services"].items() if unit}
 
@@ -145,3 +158,28 @@ def test_local_searxng_is_on_loopback_with_json() -> None:
     assert searx["settings"]["server"]["bind_address"] == "127.0.0.1"
     assert "json" in searx["settings"]["search"]["formats"]
     assert searx["environmentFile"] == "/var/lib/secrets/variet/searx.env"
+
+
+def test_bad_combinations_are_refused_with_a_message() -> None:
+    assistant = evaluate(
+        "assistant.nix",
+        "values.assistant = { enable = true; discord.enable = true; google.gmail.enable = true; "
+        "httpToolServers.web.port = 8701; };",
+    )
+    swapd = evaluate(
+        "swapd.nix",
+        'values.swapd = { enable = true; defaultTier = "huge"; openFirewall = true; '
+        'tiers.fast = { model = "/m.gguf"; contextSize = 4096; vramMiB = 0; }; };',
+    )
+
+    assert failed(assistant) == [
+        "services.variet.assistant.discord needs tokenFile and at least one of ownerIds",
+        "services.variet.assistant.google: the Calendar and Gmail tools need clientSecretFile",
+        "services.variet.assistant.searxng.local needs environmentFile (SEARX_SECRET_KEY=...)",
+        "services.variet.assistant.httpToolServers: the tool servers are searxng, calendar, gmail",
+    ]
+    assert failed(swapd) == [
+        "services.variet.swapd.defaultTier is 'huge', but the tiers are: fast",
+        "services.variet.swapd.openFirewall opens the port on one interface only: "
+        "set services.variet.swapd.lanInterface",
+    ]
