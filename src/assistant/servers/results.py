@@ -1,4 +1,4 @@
-"""How tool results and failures leave a server: untrusted-content marking and error translation.
+"""How tool results leave a server: plain, or marked as untrusted content.
 
 The untrusted-content contract (read by the assistant's policy; see docs/architecture.md):
 - a tool whose results carry third-party text declares `_meta = {"variet/untrusted": true,
@@ -8,17 +8,12 @@ The untrusted-content contract (read by the assistant's policy; see docs/archite
   wrapper's name is defanged inside the payload, so the data cannot close the wrapper early.
 """
 
-import functools
 import json
 import re
-from collections.abc import Awaitable, Callable
-from typing import Any, Literal, ParamSpec, TypeVar
+from typing import Any, Literal
 
-from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, TextContent
 from pydantic import BaseModel
-
-from assistant.errors import AssistantError
 
 UNTRUSTED = "variet/untrusted"
 SOURCE = "variet/source"
@@ -26,9 +21,6 @@ SOURCE = "variet/source"
 Source = Literal["web", "mail", "calendar"]
 
 _WRAPPER = re.compile("untrusted-content", re.IGNORECASE)
-
-P = ParamSpec("P")
-R = TypeVar("R")
 
 
 def untrusted_meta(source: Source) -> dict[str, Any]:
@@ -58,16 +50,3 @@ def plain_result(data: BaseModel) -> CallToolResult:
     structured = data.model_dump(mode="json")
     text = json.dumps(structured, ensure_ascii=False, indent=1)
     return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=structured)
-
-
-def tool_errors(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
-    """Turn our errors into the SDK's ToolError, so the model reads the one-line message."""
-
-    @functools.wraps(fn)
-    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return await fn(*args, **kwargs)
-        except AssistantError as exc:
-            raise ToolError(str(exc)) from exc
-
-    return wrapper

@@ -308,3 +308,41 @@ def test_free_slots_never_overlap_busy_time_and_are_long_enough(
         assert stop - start >= timedelta(minutes=minutes)
         assert base <= start < stop <= end
         assert all(stop <= b_start or start >= b_end for b_start, b_end in intervals)
+
+
+@pytest.mark.parametrize(
+    ("tool", "arguments", "complaint"),
+    [
+        ("get_event", {"event_id": "../../calendars"}, "event_id"),
+        ("get_event", {"event_id": "e1", "timezone": "Not/AZone"}, "unknown timezone"),
+        (
+            "find_free_time",
+            {"duration_minutes": 0, "window_start": "2026-11-27", "window_end": "2026-11-28"},
+            "5",
+        ),
+        (
+            "find_free_time",
+            {"duration_minutes": 30, "window_start": "2026-11-27", "window_end": "2027-11-28"},
+            "62 days",
+        ),
+        (
+            "find_free_time",
+            {"duration_minutes": 30, "window_start": "soon", "window_end": "2026-11-28"},
+            "window_start",
+        ),
+        ("create_event", {"summary": "", "start": "2026-11-27", "end": "2026-11-28"}, "summary"),
+        ("create_event", {"summary": "x", "start": "2026-02-30", "end": "2026-11-28"}, "not a date"),
+        ("create_event", {"summary": "x", "start": "2026-11-27T25:00", "end": "2026-11-28"}, "ISO 8601"),
+        ("update_event", {"event_id": "e1", "start": "yesterday-ish"}, "start"),
+        ("delete_event", {"event_id": ""}, "event_id"),
+        ("list_calendars", {"surprise": 1}, "surprise"),
+    ],
+)
+async def test_each_tool_rejects_bad_arguments_clearly(
+    tmp_path: Path, tool: str, arguments: dict[str, Any], complaint: str
+) -> None:
+    cal = Calendar(tmp_path)
+    result = await cal.call(tool, **arguments)
+    assert result.is_error
+    assert complaint in text(result)
+    assert cal.http.request_sequence == []

@@ -269,3 +269,29 @@ async def test_modify_labels(tmp_path: Path) -> None:
 async def test_modify_labels_refuses(tmp_path: Path, arguments: dict[str, Any], complaint: str) -> None:
     result = await Gmail(tmp_path).call("modify_labels", message_id="m1", **arguments)
     assert result.is_error and complaint in text(result)
+
+
+@pytest.mark.parametrize(
+    ("tool", "arguments", "complaint"),
+    [
+        ("get_thread", {"thread_id": "t/1"}, "thread_id"),
+        ("get_thread", {}, "thread_id"),
+        ("send_draft", {"draft_id": "r 1"}, "draft_id"),
+        (
+            "create_draft",
+            {"to": ["ann@example.com"], "subject": "s", "body": "b", "in_reply_to": "m?1"},
+            "in_reply_to",
+        ),
+        ("create_draft", {"to": "ann@example.com", "subject": "s"}, "body"),
+        ("modify_labels", {"message_id": "m1", "add": ["x"] * 21}, "add"),
+        ("list_labels", {"path": "/etc/passwd"}, "path"),
+    ],
+)
+async def test_each_tool_rejects_bad_arguments_clearly(
+    tmp_path: Path, tool: str, arguments: dict[str, Any], complaint: str
+) -> None:
+    gm = Gmail(tmp_path)
+    result = await gm.call(tool, **arguments)
+    assert result.is_error
+    assert complaint in text(result)
+    assert gm.http.request_sequence == []

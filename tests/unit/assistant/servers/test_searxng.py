@@ -55,6 +55,12 @@ async def test_tools_are_annotated_read_only_open_world_and_untrusted(client: Cl
         assert tool.annotations.destructive_hint is False
         assert tool.annotations.open_world_hint is True
         assert tool.meta == {UNTRUSTED: True, SOURCE: "web"}
+        assert tool.input_schema["additionalProperties"] is False
+
+
+async def test_unknown_arguments_are_an_error_not_ignored(client: Client) -> None:
+    result = await call(client, "web_search", query="x", engines=["google"])
+    assert result.is_error and "engines" in text(result) and "Extra inputs are not permitted" in text(result)
 
 
 async def test_web_search_returns_title_url_snippet_engine(
