@@ -256,6 +256,18 @@ class FakeDiscord:
         )
         self.state.parse_interaction_create(payload)  # type: ignore[arg-type]
 
+    def command(self, user: Payload, channel: discord.abc.Messageable, name: str, **options: str) -> int:
+        """A slash command, as INTERACTION_CREATE brings it; the interaction's ID."""
+        data = {
+            "id": str(self.next_id()),
+            "name": name,
+            "type": 1,
+            "options": [{"name": key, "type": 3, "value": value} for key, value in options.items()],
+        }
+        payload = self.interaction_payload(user, channel, type=2, data=data)
+        self.state.parse_interaction_create(payload)  # type: ignore[arg-type]
+        return int(payload["id"])
+
     # -- waiting --------------------------------------------------------------------------------------
 
     async def requests_where(self, match: Callable[[Request], bool], count: int = 1) -> list[Request]:

@@ -3,27 +3,16 @@ Discord, the agent on the scripted OpenAI-compatible server, a real in-process M
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from collections.abc import Iterator
 
 import discord
-import httpx
 import pytest
-from agent_rig import desk_server
+from discord_rig import rig
 from fakes import openai_server as oa
-from fakes.discord_gateway import FakeClock, FakeDiscord, Payload, Request
 from fakes.openai_server import FakeOpenAI, serving
 from localhost import free_port
 
-from assistant.config import ChatSettings, McpSettings, PolicySettings
-from assistant.discord_bot.answer import Backend
-from assistant.discord_bot.bot import Bot
-from assistant.discord_bot.settings import DiscordSettings
 from assistant.discord_bot.split import open_fence
-from assistant.llm import LlmClient
-from assistant.mcp_client import ToolServers
-from assistant.policy import Policy
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
@@ -46,47 +35,6 @@ def llm_server(server: FakeOpenAI) -> Iterator[FakeOpenAI]:
     server.n_ctx = 8192
     yield server
     assert not server.replies, "the test left scripted replies unused"
-
-
-@dataclass
-class Rig:
-    bot: Bot
-    discord: FakeDiscord
-    clock: FakeClock
-    owner: Payload
-
-    def sent(self) -> list[Request]:
-        return [r for r in self.discord.requests if r.method == "POST" and r.path.endswith("/messages")]
-
-    def content(self, message_id: int) -> str:
-        return str(self.discord.messages[message_id]["content"])
-
-    def answers(self) -> list[str]:
-        """The final text of every message the bot posted, oldest first."""
-        ids = sorted(
-            i for i, m in self.discord.messages.items() if m["author"]["id"] == self.discord.bot_user["id"]
-        )
-        return [self.content(i) for i in ids]
-
-
-@asynccontextmanager
-async def rig(url: str, **settings: object) -> AsyncIterator[Rig]:
-    async with (
-        httpx.AsyncClient() as http,
-        ToolServers.started(McpSettings(), in_process={"desk": desk_server()}) as tools,
-    ):
-        llm = LlmClient(http, url, "test-key", idle_timeout_s=30, swap_wait_s=0)
-        backend = Backend(llm, tools, Policy(PolicySettings()), ChatSettings(), 120.0, None)
-        owner_id = 0
-        clock = FakeClock(instant_up_to=30)
-        bot = Bot(DiscordSettings(owner_ids=frozenset({1}), **settings), backend, clock)  # type: ignore[arg-type]
-        fake = FakeDiscord(bot)
-        await fake.start()
-        owner = fake.user_payload("owner")
-        owner_id = int(owner["id"])
-        bot.settings = bot.settings.model_copy(update={"owner_ids": frozenset({owner_id})})
-        await bot.prepare()
-        yield Rig(bot, fake, clock, owner)
 
 
 async def test_dm_is_answered_with_a_reply_that_pings_nobody_and_hides_reasoning(

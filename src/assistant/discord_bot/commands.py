@@ -118,7 +118,8 @@ class Commands:
                 outcome: TierState | SwapDone | None = None
                 async for event in control.follow_swap(tier):
                     outcome = event
-                    live.show(swap_line(event))
+                    if isinstance(event, TierState):
+                        live.show(swap_line(event))
                 live.show(self._swapped(tier, outcome))
             except SwapdControlError as exc:
                 live.show(f"⚠️ {exc}")

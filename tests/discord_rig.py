@@ -1,0 +1,61 @@
+"""What the Discord bot's integration tests share: a Bot wired to the fake Discord, an OpenAI-compatible
+server, a real in-process MCP server, and optionally swapd's control API."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import httpx
+from agent_rig import desk_server
+from fakes.discord_gateway import FakeClock, FakeDiscord, Payload, Request
+
+from assistant.config import ChatSettings, McpSettings, PolicySettings
+from assistant.discord_bot.answer import Backend
+from assistant.discord_bot.bot import Bot
+from assistant.discord_bot.settings import DiscordSettings
+from assistant.llm import LlmClient
+from assistant.mcp_client import ToolServers
+from assistant.policy import Policy
+from assistant.swapd_control import SwapdControl
+
+
+@dataclass
+class Rig:
+    bot: Bot
+    discord: FakeDiscord
+    clock: FakeClock
+    owner: Payload
+
+    def sent(self) -> list[Request]:
+        return [r for r in self.discord.requests if r.method == "POST" and r.path.endswith("/messages")]
+
+    def content(self, message_id: int) -> str:
+        return str(self.discord.messages[message_id]["content"])
+
+    def answers(self) -> list[str]:
+        """The final text of every message the bot posted, oldest first."""
+        ids = sorted(
+            i for i, m in self.discord.messages.items() if m["author"]["id"] == self.discord.bot_user["id"]
+        )
+        return [self.content(i) for i in ids]
+
+
+@asynccontextmanager
+async def rig(url: str, control: tuple[str, str] | None = None, **settings: object) -> AsyncIterator[Rig]:
+    """A prepared Bot (as after login); `control` is swapd's control API as (URL, admin token)."""
+    async with (
+        httpx.AsyncClient() as http,
+        ToolServers.started(McpSettings(), in_process={"desk": desk_server()}) as tools,
+    ):
+        llm = LlmClient(http, url, "test-key", idle_timeout_s=30, swap_wait_s=60)
+        swapd = SwapdControl(http, *control) if control else None
+        backend = Backend(llm, tools, Policy(PolicySettings()), ChatSettings(), 120.0, swapd)
+        clock = FakeClock(instant_up_to=30)
+        bot = Bot(DiscordSettings(owner_ids=frozenset({1}), **settings), backend, clock)  # type: ignore[arg-type]
+        fake = FakeDiscord(bot)
+        await fake.start()
+        owner = fake.user_payload("owner")
+        owner_id = int(owner["id"])
+        bot.settings = bot.settings.model_copy(update={"owner_ids": frozenset({owner_id})})
+        await bot.prepare()
+        yield Rig(bot, fake, clock, owner)
