@@ -78,6 +78,8 @@ class Events(BaseModel):
     calendar_id: str
     time_zone: str
     events: list[Event]
+    # More events match than [calendar] max_results; narrow the window to see them.
+    more: bool
 
 
 class Slot(BaseModel):
@@ -226,7 +228,8 @@ def build_server(
             f"listing events of calendar {calendar_id!r}",
         )
         events = [to_event(item, tz) for item in raw.get("items", [])]
-        return untrusted_result("calendar", Events(calendar_id=calendar_id, time_zone=tz.key, events=events))
+        found = Events(calendar_id=calendar_id, time_zone=tz.key, events=events, more="nextPageToken" in raw)
+        return untrusted_result("calendar", found)
 
     async def get_event(
         event_id: EventId, calendar_id: CalendarId = "primary", timezone: Zone | None = None

@@ -114,6 +114,7 @@ async def test_list_events_uses_explicit_timezones_and_marks_untrusted(tmp_path:
     assert second["all_day"] is True and second["start"] == "2026-11-28"
     assert result.meta is not None and result.meta[UNTRUSTED] is True
     assert text(result).startswith('<untrusted-content source="calendar">')
+    assert result.structured_content["more"] is False
 
 
 async def test_times_without_offset_use_the_configured_zone(tmp_path: Path) -> None:
