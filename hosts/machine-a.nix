@@ -16,6 +16,12 @@ in
 
   # CUDA for sm_86 only; unfree allowed for CUDA and the NVIDIA driver, nothing else.
   nixpkgs.config = import ../nix/machine-a-nixpkgs-config.nix { inherit lib; };
+  # Hydra does not build unfree CUDA; this community cache has the CUDA libraries (llama.cpp itself is
+  # still compiled here, for sm_86).
+  nix.settings = {
+    substituters = [ "https://nix-community.cachix.org" ];
+    trusted-public-keys = [ "nix-community.cachix.org-1:mB9FSh9qf2dCimDSUo8Zy7bkq5CX+/rkCWyvRCYg3Fs=" ];
+  };
 
   # The NVIDIA driver, headless: loaded through the X driver list even without a desktop.
   services.xserver.videoDrivers = [ "nvidia" ];

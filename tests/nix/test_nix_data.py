@@ -205,3 +205,27 @@ def test_any_tier_table_renders_to_what_swapd_reads(tiers: dict[str, TierData]) 
         assert tier.model == f"/models/{name}.gguf"
         assert (tier.ctx_size, tier.parallel, tier.vram_mib) == (t.ctx_size, t.parallel, t.vram_mib)
         assert list(tier.args) == t.args
+
+
+UNFREE = """
+let
+  lib = {{ getName = p: p.pname; toList = x: if builtins.isList x then x else [ x ]; }};
+  config = import ./nix/machine-a-nixpkgs-config.nix {{ inherit lib; }};
+  unfree = shortName: {{ free = false; inherit shortName; }};
+in
+map config.allowUnfreePredicate [ {packages} ]
+"""
+
+
+def test_machine_a_allows_unfree_for_cuda_and_the_driver_only() -> None:
+    packages = [
+        '{ pname = "cuda_cudart"; meta.license = unfree "CUDA EULA"; }',
+        '{ pname = "libcublas"; meta.license = [ (unfree "CUDA EULA") { free = true; shortName = "x"; } ]; }',
+        '{ pname = "nvidia-x11"; meta.license = unfree "unfreeRedistributable"; }',
+        '{ pname = "vscode"; meta.license = unfree "unfree"; }',
+        '{ pname = "steam"; meta.license = [ (unfree "unfreeRedistributable") ]; }',
+    ]
+    allowed = evaluate(UNFREE.format(packages=" ".join(f"({p})" for p in packages)))
+
+    assert allowed == [True, True, True, False, False]
+    assert evaluate("(import ./nix/machine-a-nixpkgs-config.nix { lib = { }; }).cudaCapabilities") == ["8.6"]
