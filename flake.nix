@@ -46,15 +46,21 @@
         llama-cpp-cuda = pkgsCuda.llama-cpp-cuda;
       };
 
+      # Each module defaults its `package` to this flake's build, so other flakes can import the modules
+      # without the overlay (the hosts and VM tests use the same build through it).
       nixosModules = {
-        swapd = ./modules/swapd.nix;
-        assistant = ./modules/assistant.nix;
-        default = {
-          imports = [
-            ./modules/swapd.nix
-            ./modules/assistant.nix
-          ];
+        swapd = {
+          imports = [ ./modules/swapd.nix ];
+          services.variet.swapd.package = lib.mkDefault pkgs.variet;
         };
+        assistant = {
+          imports = [ ./modules/assistant.nix ];
+          services.variet.assistant.package = lib.mkDefault pkgs.variet;
+        };
+        default.imports = [
+          self.nixosModules.swapd
+          self.nixosModules.assistant
+        ];
       };
 
       nixosConfigurations = {
