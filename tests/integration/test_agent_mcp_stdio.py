@@ -1,15 +1,18 @@
-"""The MCP client manager over real stdio: our searxng server in the loop, crashes, restarts, timeouts."""
+"""The MCP client manager on real servers: our searxng over stdio and HTTP, crashes, restarts, timeouts."""
 
 import asyncio
 import json
+import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 from agent_rig import ScriptedConfirm, agent_for, collect
 from fakes import openai_server as oa
 from fakes.openai_server import FakeOpenAI, serving
 from fakes.searxng import FakeSearxng, serve
+from localhost import free_port, wait_until
 
 from assistant.agent import Final, ToolCallFinished
 from assistant.config import McpServerSettings, McpSettings
@@ -112,3 +115,45 @@ def test_the_loop_round_trips_through_the_projects_searxng_server_over_stdio(tmp
     assert "untrusted content" in confirm.asked[0].reason
     assert not fetch.ok and "did not approve" in fetch.output
     assert isinstance(events[-1], Final)
+
+
+def listening(port: int) -> bool:
+    try:
+        httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
+    except httpx.TransportError:
+        return False
+    return True
+
+
+def test_a_streamable_http_server_is_reached_by_url(tmp_path: Path) -> None:
+    with serve(FakeSearxng().app()) as searxng:
+        config = tmp_path / "assistant.toml"
+        config.write_text(f'[searxng]\nurl = "{searxng}"\n')
+        port = free_port()
+        command = [
+            ASSISTANT,
+            "mcp",
+            "searxng",
+            "--config",
+            str(config),
+            "--transport",
+            "http",
+            "--port",
+            str(port),
+        ]
+        process = subprocess.Popen(command, stderr=subprocess.DEVNULL)
+        try:
+            wait_until(lambda: listening(port), timeout=30, what="the searxng server's HTTP port")
+            web = McpServerSettings(url=f"http://127.0.0.1:{port}/mcp")  # type: ignore[arg-type]
+
+            async def go() -> tuple[list[str], str]:
+                async with ToolServers.started(McpSettings(servers={"web": web})) as tools:
+                    found = await tools.call("web__web_search", {"query": "over http"})
+                    return [s.name for s in tools.specs()], found.text
+
+            names, found = asyncio.run(go())
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+    assert names == ["web__fetch_url", "web__web_search"]
+    assert "Result 0 for over http" in found
