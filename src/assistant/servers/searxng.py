@@ -47,17 +47,18 @@ class SearchResults(BaseModel):
 
 
 class _RawResult(BaseModel):
-    """One entry of SearXNG's `results` array; only the fields we pass on."""
+    """One entry of SearXNG's `results` array; only the fields we pass on (engines may send nulls)."""
 
-    url: str
-    title: str = ""
-    content: str = ""
-    engine: str = ""
+    url: str | None = None
+    title: str | None = None
+    content: str | None = None
+    engine: str | None = None
 
 
 class _RawResponse(BaseModel):
     results: list[_RawResult]
-    unresponsive_engines: list[list[str]] = []
+    # [[engine, reason], ...]; read leniently, it is only a hint for the model.
+    unresponsive_engines: list[Any] = []
 
 
 class SearxngClient:
@@ -112,10 +113,14 @@ class SearxngClient:
         return SearchResults(
             query=query,
             results=[
-                SearchResult(title=r.title, url=r.url, snippet=r.content, engine=r.engine)
-                for r in raw.results[: self._settings.max_results]
+                SearchResult(title=r.title or "", url=r.url, snippet=r.content or "", engine=r.engine or "")
+                for r in raw.results
+                if r.url
+            ][: self._settings.max_results],
+            unresponsive_engines=[
+                str(entry[0] if isinstance(entry, list) and entry else entry)
+                for entry in raw.unresponsive_engines
             ],
-            unresponsive_engines=[entry[0] for entry in raw.unresponsive_engines if entry],
         )
 
 

@@ -5,6 +5,7 @@ import socket
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import httpx
 import pytest
 from fakes.searxng import FakeSearxng
 from localhost import free_port
@@ -220,3 +221,33 @@ async def test_fetch_gives_up_at_the_time_cap(silent_port: int) -> None:
     async with Client(build_server(settings)) as c:
         result = await call(c, "fetch_url", url=f"http://127.0.0.1:{silent_port}/")
         assert result.is_error and "longer than 0.2s" in text(result)
+
+
+def answering(response: httpx.Response) -> httpx.MockTransport:
+    return httpx.MockTransport(lambda request: response)
+
+
+async def test_nulls_and_url_less_entries_from_engines_are_tolerated() -> None:
+    body = {
+        "query": "q",
+        "results": [
+            {"url": None, "title": "an answer box", "content": "x", "engine": "wikidata"},
+            {"url": "https://example.org/", "title": None, "content": None, "engine": "brave"},
+        ],
+        "unresponsive_engines": [["bing", "timeout"], "qwant"],
+    }
+    server = build_server(SearxngSettings(), transport=answering(httpx.Response(200, json=body)))
+    async with Client(server) as c:
+        result = await call(c, "web_search", query="q")
+    assert result.structured_content == {
+        "query": "q",
+        "results": [{"title": "", "url": "https://example.org/", "snippet": "", "engine": "brave"}],
+        "unresponsive_engines": ["bing", "qwant"],
+    }
+
+
+async def test_a_non_json_answer_is_named() -> None:
+    page = httpx.Response(200, html="<html>SearXNG</html>")
+    async with Client(build_server(SearxngSettings(), transport=answering(page))) as c:
+        result = await call(c, "web_search", query="q")
+    assert result.is_error and "not its JSON API" in text(result)
