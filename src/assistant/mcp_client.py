@@ -169,8 +169,13 @@ class _Server:
 
     async def connected(self) -> Client:
         """The live client, waiting while the server (re)starts."""
-        async with asyncio.timeout(self.settings.start_timeout_s):
-            await self.ready.wait()
+        try:
+            async with asyncio.timeout(self.settings.start_timeout_s):
+                await self.ready.wait()
+        except TimeoutError as exc:
+            raise ToolFailed(
+                f"tool server {self.name!r} did not come back within {self.settings.start_timeout_s:.0f}s"
+            ) from exc
         if self.client is None:
             raise ToolFailed(f"tool server {self.name!r} is not running: {self.error or 'stopped'}")
         return self.client
