@@ -16,7 +16,7 @@ from mcp.server import MCPServer
 from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import BaseModel, Field
 
-from assistant.errors import ToolInputInvalid
+from assistant.errors import NotFound, ToolInputInvalid
 from assistant.servers.google import (
     CredentialSource,
     GoogleApi,
@@ -126,7 +126,7 @@ def build_server(
 
     async def search_messages(
         q: Annotated[str, Field(min_length=1, max_length=500)],
-        max: Annotated[int, Field(ge=1, le=settings.max_results)] = 10,
+        max: Annotated[int, Field(ge=1, le=settings.max_results)] = min(10, settings.max_results),
     ) -> Annotated[CallToolResult, MessageList]:
         """Search with Gmail's query syntax (e.g. "from:ann is:unread newer_than:7d")."""
         listed = await api.call(
@@ -135,7 +135,12 @@ def build_server(
         summaries: list[MessageSummary] = []
         for item in listed.get("messages", [])[:max]:
             message_id = str(item.get("id", ""))
-            raw = await api.call(metadata(message_id, _SUMMARY_HEADERS), f"reading message {message_id!r}")
+            try:
+                raw = await api.call(
+                    metadata(message_id, _SUMMARY_HEADERS), f"reading message {message_id!r}"
+                )
+            except NotFound:  # deleted between the search and now
+                continue
             headers = header_map(raw.get("payload", {}))
             summaries.append(
                 MessageSummary(

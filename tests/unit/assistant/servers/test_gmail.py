@@ -295,3 +295,11 @@ async def test_each_tool_rejects_bad_arguments_clearly(
     assert result.is_error
     assert complaint in text(result)
     assert gm.http.request_sequence == []
+
+
+async def test_a_message_deleted_during_a_search_is_skipped(tmp_path: Path) -> None:
+    listed = g.message_list(("m1", "t1"), ("m2", "t2"))
+    gm = Gmail(tmp_path, listed, g.not_found(), g.ok(g.message("m2", "t2", "Kept")))
+    result = await gm.call("search_messages", q="in:inbox")
+    assert result.structured_content is not None
+    assert [m["id"] for m in result.structured_content["messages"]] == ["m2"]
