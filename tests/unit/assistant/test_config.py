@@ -10,7 +10,7 @@ from assistant.config import AssistantConfig, load_config, parse_config
 from assistant.errors import ConfigError
 
 EXAMPLES = Path(__file__).parents[3] / "examples"
-SECTIONS = ["llm", "mcp", "policy", "chat", "searxng", "google", "calendar", "gmail"]
+SECTIONS = ["llm", "mcp", "policy", "chat", "searxng", "google", "calendar", "gmail", "discord"]
 
 
 @pytest.mark.parametrize("name", ["assistant.toml", "assistant-demo.toml"])
