@@ -1,0 +1,116 @@
+/**
+ * The core against a real llama-server on the tiny model with the Qwen3.5 chat template (the balanced and deep
+ * tiers' family), located by the project's own `swapd.bundled`. Skipped where `make setup` has not built it
+ * (e.g. a machine with only Node); the root `make test` runs setup first, so there it always runs.
+ */
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import * as fs from "node:fs";
+import * as fsp from "node:fs/promises";
+import * as net from "node:net";
+import * as path from "node:path";
+
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+import { Agent, type AgentEvent } from "../../src/core/agent.js";
+import { Llm } from "../../src/core/llm.js";
+import { DEFAULT_POLICY } from "../../src/core/policy.js";
+import { TOOLS } from "../../src/core/tools/registry.js";
+import { Transport } from "../../src/core/transport.js";
+import { FakeHost } from "../support/fakeHost.js";
+import { snapshot, tempDir } from "../support/tempdir.js";
+
+const python = path.resolve(__dirname, "../../../.venv/bin/python");
+const available = fs.existsSync(path.resolve(__dirname, "../../../.venv/.llama-stamp")) && fs.existsSync(python);
+const KEY = "integration-key";
+
+function bundled(): { server: string; model: string; template: string } {
+  const out = execFileSync(python, ["-c", "from swapd import bundled; print(bundled.llama_server()); print(bundled.tiny_model()); print(bundled.chat_template('Qwen3.5-4B'))"], {
+    encoding: "utf8",
+  });
+  const [server = "", model = "", template = ""] = out.trim().split("\n");
+  return { server, model, template };
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once("error", reject);
+    probe.listen(0, "127.0.0.1", () => {
+      const port = (probe.address() as net.AddressInfo).port;
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+/** Outside readiness: poll /health until the deadline, failing early if the process dies. */
+async function waitHealthy(url: string, child: ChildProcess, deadlineMs: number): Promise<void> {
+  const end = Date.now() + deadlineMs;
+  while (Date.now() < end) {
+    if (child.exitCode !== null) throw new Error(`llama-server exited with ${child.exitCode}`);
+    const ok = await fetch(`${url}/health`).then((r) => r.ok, () => false);
+    if (ok) return;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  throw new Error("llama-server did not become healthy within the deadline");
+}
+
+describe.skipIf(!available)("against a real llama-server (tiny model, Qwen3.5 template)", () => {
+  let child: ChildProcess;
+  let url: string;
+  let llm: Llm;
+
+  beforeAll(async () => {
+    const { server, model, template } = bundled();
+    const port = await freePort();
+    url = `http://127.0.0.1:${port}`;
+    child = spawn(
+      server,
+      ["--model", model, "--host", "127.0.0.1", "--port", String(port), "--ctx-size", "2048", "--threads", "2", "--no-webui", "--jinja", "--chat-template-file", template, "--api-key", KEY],
+      { stdio: "ignore", detached: true },
+    );
+    await waitHealthy(url, child, 60_000);
+    llm = new Llm(new Transport({ baseUrl: url, credentials: { label: "API key", setCommand: "Variet: Set API Key", token: async () => KEY }, idleTimeoutMs: 120_000 }));
+  }, 90_000);
+
+  afterAll(async () => {
+    if (child?.pid && child.exitCode === null) {
+      const exited = new Promise((resolve) => child.once("exit", resolve));
+      process.kill(-child.pid, "SIGTERM");
+      await exited;
+    }
+  });
+
+  it("reads n_ctx from /props, counts with /tokenize and streams an answer", async () => {
+    const signal = new AbortController().signal;
+    expect(await llm.contextSize("balanced", signal)).toBe(2048);
+    expect(await llm.countTokens("balanced", "hello world", signal)).toBeGreaterThan(0);
+    const result = await llm.chat({ tier: "balanced", messages: [{ role: "user", content: "Say hi." }], maxTokens: 8 }, signal, () => undefined);
+    expect(result.finishReason).toMatch(/^(stop|length)$/);
+    expect(result.promptTokens).toBeGreaterThan(0);
+    expect(result.content.length + result.reasoning.length).toBeGreaterThan(0);
+  }, 120_000);
+
+  it("an agent turn on what the tiny model really emits ends cleanly, with every call answered", async () => {
+    const root = await tempDir();
+    await fsp.writeFile(path.join(root, "main.py"), "print('helo')\n");
+    const host = new FakeHost(root);
+    host.answers = Array.from({ length: 10 }, () => ({ approved: false }));
+    const before = await snapshot(root);
+    const events: AgentEvent[] = [];
+    const agent = new Agent({ llm, host, tools: TOOLS, workspaceName: "ws" });
+    const reason = await agent.run(
+      "Fix the typo in main.py.",
+      { tier: "balanced", maxSteps: 2, policy: DEFAULT_POLICY, commandTimeoutMs: 5000, maxOutputBytes: 4000 },
+      new AbortController().signal,
+      (e) => events.push(e),
+    );
+    expect(["answered", "step_limit", "repeated_call"]).toContain(reason);
+    expect(events.filter((e) => e.type === "error" && e.message.startsWith("internal error"))).toEqual([]);
+    const calls = agent.messages.flatMap((m) => (m.role === "assistant" ? (m.tool_calls ?? []).map((c) => c.id) : []));
+    const answered = agent.messages.flatMap((m) => (m.role === "tool" ? [m.tool_call_id] : []));
+    expect(answered.sort()).toEqual(calls.sort());
+    // Every edit was rejected, so whatever the model tried, the workspace is as it was.
+    expect(await snapshot(root)).toEqual(before);
+    await fsp.rm(root, { recursive: true, force: true });
+  }, 240_000);
+});
