@@ -61,6 +61,8 @@ class FakeControl:
     swap_events: list[Event] = field(default_factory=list)
     swaps: list[dict[str, object]] = field(default_factory=list)
     url: str = ""
+    # Set once an event stream is open, so a test can start a swap its reader will see.
+    subscribed: threading.Event = field(default_factory=threading.Event)
     _streams: list[asyncio.Queue[Event]] = field(default_factory=list)
 
     def app(self) -> Starlette:
@@ -95,6 +97,7 @@ class FakeControl:
             return _error(401, "missing or wrong admin token")
         queue: asyncio.Queue[Event] = asyncio.Queue()
         self._streams.append(queue)
+        self.subscribed.set()
 
         async def stream() -> AsyncIterator[str]:
             yield ": connected\n\n"

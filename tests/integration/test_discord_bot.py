@@ -9,9 +9,12 @@ import discord
 import pytest
 from discord_rig import rig
 from fakes import openai_server as oa
+from fakes import swapd_control_api as control_api
 from fakes.openai_server import FakeOpenAI, serving
+from fakes.swapd_control_api import FakeControl
 from localhost import free_port
 
+from assistant.discord_bot.render import Rendering
 from assistant.discord_bot.split import open_fence
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
@@ -197,3 +200,35 @@ async def test_swapd_unreachable_gets_a_short_reply_and_the_bot_goes_on(llm_serv
         dm = r.discord.dm(r.owner)
         await r.bot.handle(r.discord.post(dm, r.owner, "hello?"))
         assert r.answers() == ["Back."]
+
+
+async def test_a_swap_holding_the_answer_up_is_shown(llm_server: FakeOpenAI) -> None:
+    llm_server.script(oa.busy("swapping to deep: loading", retry_after="0"), oa.text("Ready now."))
+    async with rig(llm_server.url) as r:
+        dm = r.discord.dm(r.owner)
+        await r.bot.handle(r.discord.post(dm, r.owner, "hello"))
+        (first, *_) = r.sent()
+        assert first.json is not None
+        assert first.json["content"] == "-# ⏳ swapping to deep: loading"
+        assert r.answers() == ["Ready now."]
+
+
+async def test_swap_progress_comes_from_swapds_event_stream(llm_server: FakeOpenAI) -> None:
+    with control_api.serving(FakeControl(swap_events=control_api.swap_to("deep"))) as control:
+        async with rig(llm_server.url, (control.url, control.admin_token)) as r:
+            assert r.bot._answerer is not None
+            rendering, seen, done = Rendering(), list[str](), asyncio.Event()
+
+            async def show() -> None:
+                seen.append(rendering.status or "")
+                if "ready" in seen[-1]:
+                    done.set()
+
+            watching = asyncio.create_task(r.bot._answerer._watch_swaps(rendering, show))
+            await asyncio.to_thread(control.subscribed.wait, 10)
+            assert r.bot.backend.control is not None
+            await r.bot.backend.control.swap("deep")
+            await done.wait()
+            watching.cancel()
+            assert seen == ["⏳ loading deep… 40%", "⏳ loading deep… 100%", "⏳ deep is ready in 12.5 s"]
+            assert rendering.visible

@@ -211,35 +211,51 @@ async def run(config: AssistantConfig, settings: DiscordSettings) -> None:
         )
     token = read_secret(settings.token_credential, settings.token_file)
     redact = _Redact(token)
-    for handler in logging.getLogger().handlers:
+    handlers = list(logging.getLogger().handlers)
+    for handler in handlers:
         handler.addFilter(redact)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     try:
-        async with backend_for(config) as backend, Bot(settings, backend) as bot:
-            try:
-                await bot.login(token)
-            except discord.LoginFailure as exc:
-                raise DiscordLoginFailed(
-                    f"Discord rejected the bot token (credential {settings.token_credential!r}, file "
-                    f"{settings.token_file}): reset it under Developer Portal → Bot and save the new one"
-                ) from exc
-            except (aiohttp.ClientError, OSError) as exc:
-                raise DiscordLoginFailed(f"cannot reach Discord to log in: {exc}") from exc
-            # Awaited below, so its error (a refused intent) leaves `run` as itself.
-            gateway = asyncio.create_task(_connect(bot, stop))
-            try:
-                await stop.wait()
-                log.info("discord.stopping")
-            finally:
-                await bot.shutdown()
-                await gateway
+        await _serve(config, settings, token, stop)
+    except ExceptionGroup as group:
+        # The tool servers' task group wraps errors; a user-facing one leaves as itself.
+        ours = group.subgroup(lambda exc: isinstance(exc, AssistantError))
+        if ours is None:
+            raise
+        first: BaseException = ours
+        while isinstance(first, BaseExceptionGroup):
+            first = first.exceptions[0]
+        raise first from first.__cause__
     finally:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
-    log.info("discord.stopped")
+        log.info("discord.stopped")
+        for handler in handlers:
+            handler.removeFilter(redact)
+
+
+async def _serve(config: AssistantConfig, settings: DiscordSettings, token: str, stop: asyncio.Event) -> None:
+    async with backend_for(config) as backend, Bot(settings, backend) as bot:
+        try:
+            await bot.login(token)
+        except discord.LoginFailure as exc:
+            raise DiscordLoginFailed(
+                f"Discord rejected the bot token (credential {settings.token_credential!r}, file "
+                f"{settings.token_file}): reset it under Developer Portal → Bot and save the new one"
+            ) from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            raise DiscordLoginFailed(f"cannot reach Discord to log in: {exc}") from exc
+        # Awaited below, so its error (a refused intent) leaves `run` as itself.
+        gateway = asyncio.create_task(_connect(bot, stop))
+        try:
+            await stop.wait()
+            log.info("discord.stopping")
+        finally:
+            await bot.shutdown()
+            await gateway
 
 
 async def _connect(bot: Bot, stop: asyncio.Event) -> None:
