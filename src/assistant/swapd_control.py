@@ -105,13 +105,13 @@ class SwapdControl:
     async def events(self) -> AsyncIterator[ControlEvent]:
         """Every control event from now on, until swapd closes the stream."""
         async with self._stream("GET", "/swapd/events") as response:
-            async for event in _events(response):
+            async for event in parse_events(response):
                 yield event
 
     async def follow_swap(self, tier: str, force: bool = False) -> AsyncIterator[ControlEvent]:
         """Ask for a swap to `tier` and yield its progress until it ends (or `tier` is ready)."""
         async with self._stream("GET", "/swapd/events") as response:
-            events = _events(response)
+            events = parse_events(response)
             await self.swap(tier, force)
             async for event in events:
                 yield event
@@ -168,7 +168,7 @@ def _parse(model: type[AnswerT], data: object) -> AnswerT:
         raise SwapdControlError(f"swapd answered in an unexpected shape: {exc.errors()[0]['msg']}") from exc
 
 
-async def _events(response: httpx.Response) -> AsyncIterator[ControlEvent]:
+async def parse_events(response: httpx.Response) -> AsyncIterator[ControlEvent]:
     """Server-sent events (`event:` / `data:` lines, a blank line ends one) as typed control events."""
     kind, data = "message", []
     async for line in response.aiter_lines():
