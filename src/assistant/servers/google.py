@@ -23,7 +23,7 @@ from googleapiclient.errors import HttpError
 from googleapiclient.http import HttpRequest
 from pydantic import BaseModel, ValidationError
 
-from assistant.credentials import check_private, read_secret
+from assistant.credentials import check_private, credential_path, read_secret
 from assistant.errors import (
     ConfigError,
     GoogleAuthRequired,
@@ -92,22 +92,31 @@ class ClientConfig(BaseModel):
 
 
 class TokenStore:
-    """The user's token on disk: written owner-only, read only when still owner-only."""
+    """The user's token: read from its systemd credential or the owner-only file in the state directory,
+    and always written to that file (0600, directory 0700)."""
 
-    def __init__(self, state_dir: Path) -> None:
+    def __init__(self, state_dir: Path, credential: str | None = None) -> None:
         self.directory = state_dir.expanduser()
         self.path = self.directory / "google-token.json"
+        self._credential = credential
+
+    def source(self) -> Path:
+        """Where the token is read from: the systemd credential when there is one, else the file."""
+        from_systemd = credential_path(self._credential) if self._credential else None
+        return from_systemd or self.path
 
     def load(self, client: ClientConfig) -> Credentials:
-        if not self.path.is_file():
-            raise GoogleAuthRequired(f"no Google token at {self.path}; {FIX}")
-        check_private(self.path)
+        source = self.source()
+        if not source.is_file():
+            raise GoogleAuthRequired(f"no Google token at {source}; {FIX}")
+        if source == self.path:
+            check_private(source)
         try:
-            info = json.loads(self.path.read_text(encoding="utf-8"))
+            info = json.loads(source.read_text(encoding="utf-8"))
             info |= {"client_id": client.client_id, "client_secret": client.client_secret}
             credentials: Credentials = Credentials.from_authorized_user_info(info)  # type: ignore[no-untyped-call]
         except (ValueError, KeyError) as exc:
-            raise GoogleAuthRequired(f"the Google token at {self.path} is unreadable; {FIX}") from exc
+            raise GoogleAuthRequired(f"the Google token at {source} is unreadable; {FIX}") from exc
         return credentials
 
     def save(self, credentials: Credentials) -> None:
@@ -134,14 +143,14 @@ class SavedCredentials:
         self._settings = settings
         self._scopes = scopes
         self._http = http
-        self._store = TokenStore(settings.state_dir)
+        self._store = TokenStore(settings.state_dir, settings.token_credential)
         self._lock = threading.Lock()
         self._credentials: Credentials | None = None
         self._loaded: tuple[int, int] | None = None
 
     def _version(self) -> tuple[int, int]:
         # TokenStore.save replaces the file, so a new save is a new inode even within one mtime tick.
-        status = self._store.path.stat()
+        status = self._store.source().stat()
         return status.st_ino, status.st_mtime_ns
 
     def _changed_on_disk(self) -> bool:

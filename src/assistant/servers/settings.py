@@ -53,17 +53,23 @@ def _state_dir_default() -> Path:
     return Path(xdg) / "variet"
 
 
+CredentialName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")]
+
+
 class GoogleSettings(_Section):
     """The OAuth client and where the user's token lives."""
 
     # The OAuth "Desktop app" client JSON downloaded from Google Cloud: a systemd credential of this
     # name wins; otherwise the owner-only (0600) file at client_secret_file.
-    client_secret_credential: Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")] = (
-        "google-client-secret"  # noqa: S105 (a credential's name, not a secret)
-    )
+    client_secret_credential: CredentialName = "google-client-secret"  # noqa: S105 (a name)
     client_secret_file: Path | None = None
-    # Holds google-token.json (0600); created 0700.
+    # Holds google-token.json (0600), written by `assistant auth google` and after each refresh;
+    # created 0700.
     state_dir: Path = Field(default_factory=_state_dir_default)
+    # A service whose state directory the user cannot write to (systemd DynamicUser) may get the token
+    # file made by `assistant auth google` elsewhere as the systemd credential of this name; it wins
+    # over the file in state_dir.
+    token_credential: CredentialName = "google-token"  # noqa: S105 (a name)
     timeout_s: float = Field(default=30.0, gt=0, le=300)
 
 

@@ -180,3 +180,21 @@ def test_a_new_token_on_disk_is_picked_up_without_a_restart(tmp_path: Path) -> N
         source()
     store.save(credentials(GMAIL_READ + GMAIL_COMPOSE))  # what `assistant auth google` does
     assert source().has_scopes(list(GMAIL_COMPOSE))
+
+
+def test_a_token_given_as_a_systemd_credential_is_used_and_refreshes_into_the_state_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = google_settings(tmp_path)
+    made_elsewhere = TokenStore(tmp_path / "admin")
+    made_elsewhere.save(credentials(GMAIL_READ, expired=True))
+    creds = tmp_path / "creds"
+    creds.mkdir()
+    (creds / "google-token").write_text(made_elsewhere.path.read_text())
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(creds))
+    http = g.mock(g.token_refreshed("ya29.fresh", GMAIL_READ[0]))
+    source = SavedCredentials(settings, GMAIL_READ, lambda: http)
+    assert source().token == "ya29.fresh"
+    assert json.loads((settings.state_dir / "google-token.json").read_text())["token"] == "ya29.fresh"
+    assert source().token == "ya29.fresh"
+    assert len(http.request_sequence) == 1
