@@ -21,11 +21,6 @@ SENTINEL = "SENTINEL-7f3a"
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 def quiet_levels() -> Iterator[None]:
     names = ("httpx", "googleapiclient.discovery")
     before = {name: logging.getLogger(name).level for name in names}
