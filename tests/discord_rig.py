@@ -5,6 +5,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+import discord
 import httpx
 from agent_rig import desk_server
 from fakes.discord_gateway import FakeClock, FakeDiscord, Payload, Request
@@ -31,6 +32,14 @@ class Rig:
 
     def content(self, message_id: int) -> str:
         return str(self.discord.messages[message_id]["content"])
+
+    def bot_messages(self) -> list[dict[str, object]]:
+        return [m for m in self.discord.messages.values() if m["author"]["id"] == self.discord.bot_user["id"]]
+
+    def embeds_suppressed(self) -> bool:
+        """Every message the bot posted still has SUPPRESS_EMBEDS after all its edits."""
+        flag = discord.MessageFlags.suppress_embeds.flag
+        return all(int(str(m.get("flags", 0))) & flag for m in self.bot_messages())
 
     def answers(self) -> list[str]:
         """The final text of every message the bot posted, oldest first."""

@@ -350,8 +350,9 @@ class FakeDiscord:
                 return data
             case ("PATCH", "/channels/{channel_id}/messages/{message_id}"):
                 data = self.messages[int(message_id)]
-                if "content" in (request.json or {}):
-                    data["content"] = request.json["content"]  # type: ignore[index]
+                for key in ("content", "flags", "components"):
+                    if key in (request.json or {}):
+                        data[key] = request.json[key]  # type: ignore[index]
                 return data
             case ("GET", "/channels/{channel_id}/messages/{message_id}"):
                 if int(message_id) not in self.messages:

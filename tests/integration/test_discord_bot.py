@@ -55,6 +55,7 @@ async def test_dm_is_answered_with_a_reply_that_pings_nobody_and_hides_reasoning
         assert sent.json["message_reference"]["message_id"] == question.id
         assert sent.json["allowed_mentions"] == {"parse": [], "replied_user": False}
         assert sent.json["flags"] & discord.MessageFlags.suppress_embeds.flag
+        assert r.embeds_suppressed()
         assert any(r.path.endswith("/typing") for r in r.discord.requests)
         assert not any("France." in str(q.json) for q in r.discord.requests)
         assert llm_server.requests[0]["messages"][-1] == {"role": "user", "content": "capital of France?"}
@@ -66,6 +67,7 @@ async def test_reasoning_can_be_attached_as_a_file(llm_server: FakeOpenAI) -> No
         dm = r.discord.dm(r.owner)
         await r.bot.handle(r.discord.post(dm, r.owner, "meaning of life?"))
         assert [q.files for q in r.discord.requests if q.files] == [["reasoning.txt"]]
+        assert r.embeds_suppressed()
 
 
 async def test_dm_follow_up_carries_the_previous_turn(llm_server: FakeOpenAI) -> None:
@@ -115,6 +117,7 @@ async def test_long_answer_splits_with_code_blocks_intact(llm_server: FakeOpenAI
         assert all(len(a) <= 2000 and open_fence(a) is None for a in answers)
         assert all(a.startswith("```python\n") for a in answers[1:])
         assert answers[-1].endswith("Done.")
+        assert r.embeds_suppressed()
 
 
 async def test_confirmation_approved_runs_the_tool_and_edits_the_outcome_in(llm_server: FakeOpenAI) -> None:
@@ -137,6 +140,7 @@ async def test_confirmation_approved_runs_the_tool_and_edits_the_outcome_in(llm_
         await answering
 
         assert r.content(prompt_id).endswith("✅ done")
+        assert r.embeds_suppressed()
         assert [a for a in r.answers() if "🔐" not in a] == ["Sent."]
         tool_results = [m for m in llm_server.requests[1]["messages"] if m["role"] == "tool"]
         assert "sent to ada@example.com" in tool_results[0]["content"]

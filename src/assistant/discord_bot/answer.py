@@ -85,6 +85,7 @@ class Answerer:
         async with AsyncExitStack() as held:
             posting = _Posting(message, self._chains.cache, held)
             await posting.start_typing()
+            held.push_async_callback(posting.stop_typing)
             backend = self._backend
             confirm = ButtonConfirm(
                 posting.prompt, self._settings.owner_ids, self._clock, backend.confirm_timeout_s
@@ -153,7 +154,7 @@ class Answerer:
     async def _attach_reasoning(self, last: discord.Message, reasoning: str) -> None:
         file = discord.File(io.BytesIO(reasoning.encode()), filename="reasoning.txt")
         try:
-            await last.edit(attachments=[file], allowed_mentions=NO_MENTIONS)
+            await last.edit(attachments=[file], allowed_mentions=NO_MENTIONS, suppress=True)
         except discord.HTTPException as exc:
             log.warning("discord.reasoning_attach_failed message=%s status=%s", last.id, exc.status)
 

@@ -79,7 +79,10 @@ class Approval(discord.ui.View):
         self.answer.set_result(allowed)
         self.stop()
         await interaction.response.edit_message(
-            content=f"{self._prompt}\n{note}", view=None, allowed_mentions=discord.AllowedMentions.none()
+            content=f"{self._prompt}\n{note}",
+            view=None,
+            allowed_mentions=discord.AllowedMentions.none(),
+            suppress_embeds=True,
         )
 
 
@@ -134,6 +137,8 @@ class ButtonConfirm:
 
     async def _note(self, message: discord.Message, content: str, *, view: None) -> None:
         try:
-            await message.edit(content=content, view=view, allowed_mentions=discord.AllowedMentions.none())
+            await message.edit(
+                content=content, view=view, allowed_mentions=discord.AllowedMentions.none(), suppress=True
+            )
         except discord.HTTPException as exc:
             log.warning("discord.confirm_edit_failed message=%s status=%s", message.id, exc.status)

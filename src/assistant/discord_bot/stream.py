@@ -32,6 +32,18 @@ def _retry_after(exc: discord.HTTPException) -> float:
         return _DEFAULT_BACKOFF_S
 
 
+async def edit_text(message: discord.Message, text: str) -> None:
+    """Replace a bot message's text, pinging nobody and keeping link embeds suppressed.
+
+    `Message.edit` sends `suppress_embeds=False` unless told otherwise, which would bring link previews
+    back on every edit; an interaction's message keeps the flags it was sent with.
+    """
+    if isinstance(message, discord.InteractionMessage):
+        await message.edit(content=text, allowed_mentions=discord.AllowedMentions.none())
+    else:
+        await message.edit(content=text, allowed_mentions=discord.AllowedMentions.none(), suppress=True)
+
+
 class LiveMessage:
     """One posted message kept in step with the newest text, at most one edit per interval."""
 
@@ -72,7 +84,7 @@ class LiveMessage:
 
     async def _edit(self, text: str) -> None:
         try:
-            await self.message.edit(content=text, allowed_mentions=discord.AllowedMentions.none())
+            await edit_text(self.message, text)
         except discord.RateLimited as exc:
             self._back_off(exc.retry_after)
             return

@@ -40,6 +40,7 @@ async def test_edits_are_spaced_and_coalesced(fake_discord: FakeDiscord, clock: 
         assert edit.json is not None
         assert edit.json["content"] == "Hello, world"
         assert edit.json["allowed_mentions"] == {"parse": []}
+        assert edit.json["flags"] == discord.MessageFlags.suppress_embeds.flag
 
         live.show("Hello, world!")
         assert await clock.sleeping() == [1002.0]
