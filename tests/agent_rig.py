@@ -52,9 +52,11 @@ class ScriptedConfirm:
     answers: list[bool] = field(default_factory=list)
     hang: bool = False
     asked: list[ConfirmationRequest] = field(default_factory=list)
+    waiting: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def __call__(self, request: ConfirmationRequest) -> bool:
         self.asked.append(request)
+        self.waiting.set()
         if self.hang:
             await asyncio.Event().wait()
         return self.answers.pop(0) if self.answers else False

@@ -6,6 +6,7 @@ a server that dies mid-call or a refused confirmation become a tool result the m
 half-way is asked again once, then the turn ends with `TurnFailed` and the next turn starts clean.
 """
 
+import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -183,7 +184,23 @@ class Agent:
         self._token_cache.clear()
 
     async def run(self, user_text: str) -> AsyncIterator[AgentEvent]:
-        """One turn: stream events until `Final` or `TurnFailed`."""
+        """One turn: stream events until `Final` or `TurnFailed`.
+
+        A turn abandoned midway (its task cancelled, or this iterator closed early) leaves the history as
+        it was, so no tool call is ever left without its result.
+        """
+        before = list(self._history)
+        ended = False
+        try:
+            async for event in self._turn(user_text):
+                ended = isinstance(event, Final | TurnFailed)
+                yield event
+        except (asyncio.CancelledError, GeneratorExit):
+            if not ended:
+                self._history = before
+            raise
+
+    async def _turn(self, user_text: str) -> AsyncIterator[AgentEvent]:
         self._history.append(Message("user", user_text))
         specs = self._tools.specs()
         tools = [spec.to_openai() for spec in specs]

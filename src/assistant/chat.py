@@ -8,6 +8,7 @@ for (a tier loading, the prompt being read); without one (pipes, tests) the same
 import asyncio
 import json
 import logging
+import signal
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -63,6 +64,10 @@ class Lines:
         for line in iter(self._stream.readline, ""):
             self._loop.call_soon_threadsafe(self._queue.put_nowait, line.rstrip("\n"))
         self._loop.call_soon_threadsafe(self._queue.put_nowait, None)
+
+    def close(self) -> None:
+        """End the input as if it had run out."""
+        self._queue.put_nowait(None)
 
     async def read(self) -> str | None:
         line = await self._queue.get()
@@ -157,6 +162,7 @@ class Terminal:
         self._at_line_start = True
         self._in_reply = False
         self._thought = False
+        self._running: asyncio.Task[None] | None = None
 
     @property
     def agent(self) -> Agent:
@@ -188,10 +194,26 @@ class Terminal:
                         if not await self._command(text):
                             return 0
                         continue
-                    await self._turn(text)
+                    self._running = group.create_task(self._turn(text))
+                    try:
+                        await self._running
+                    except asyncio.CancelledError:
+                        current = asyncio.current_task()
+                        if current is not None and current.cancelling():
+                            raise  # the chat itself is being cancelled, not just this turn
+                        self._line("  [interrupted]")
+                    finally:
+                        self._running = None
             finally:
                 spinner.cancel()
         return 0  # pragma: no cover - the loop returns from inside the task group
+
+    def interrupt(self) -> None:
+        """Ctrl-C: stop the turn in progress (the conversation stays as before it); at the prompt, quit."""
+        if self._running is not None:
+            self._running.cancel()
+        else:
+            self._lines.close()
 
     async def _turn(self, text: str) -> None:
         self._in_reply = False
@@ -376,4 +398,10 @@ async def chat(config: AssistantConfig, stdin: TextIO, stdout: TextIO, *, tty: b
         for state in tools.states():
             if not state.running:
                 stdout.write(f"[warning] tool server {state.name} did not start: {state.error}\n")
-        return await Terminal(config, llm, tools, control, lines, stdout, tty=tty).run()
+        terminal = Terminal(config, llm, tools, control, lines, stdout, tty=tty)
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGINT, terminal.interrupt)
+        try:
+            return await terminal.run()
+        finally:
+            loop.remove_signal_handler(signal.SIGINT)

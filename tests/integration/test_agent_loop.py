@@ -250,3 +250,26 @@ def test_a_stream_that_goes_silent_trips_the_idle_watchdog(fake: FakeOpenAI) -> 
     assert isinstance(first[-1], TurnFailed) and "sent nothing for 0s" in first[-1].message
     assert isinstance(second[-1], Final) and second[-1].text == "next turn works"
     assert fake.authorizations[0] == "Bearer test-key"
+
+
+def test_a_turn_cancelled_mid_call_leaves_no_call_without_its_result(fake: FakeOpenAI) -> None:
+    fake.script(
+        oa.tool_calls(("desk__send", json.dumps({"to": "me@example.com", "body": "hi"}))),
+        oa.text("fresh start"),
+    )
+
+    async def go() -> tuple[int, list[object]]:
+        confirm = ScriptedConfirm(hang=True)
+        async with agent_for(fake.url, confirm) as agent:
+            turn = asyncio.create_task(collect(agent, "send it"))
+            await confirm.waiting.wait()
+            turn.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await turn
+            kept = len(agent.history)
+            return kept, list(await collect(agent, "hello"))
+
+    kept, events = asyncio.run(go())
+    assert kept == 0
+    assert isinstance(events[-1], Final) and events[-1].text == "fresh start"
+    assert [m["role"] for m in fake.requests[-1]["messages"]] == ["system", "user"]  # type: ignore[union-attr,index]

@@ -1,6 +1,7 @@
 """`assistant chat` as a real process with piped stdin: streaming, tool lines, y/N, slash commands."""
 
 import json
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -112,3 +113,34 @@ def test_check_config_names_the_bad_field(tmp_path: Path) -> None:
     assert (
         done.stderr.strip() == f"assistant: {bad}: chat.max_steps: Input should be greater than or equal to 1"
     )
+
+
+def test_ctrl_c_stops_the_turn_in_progress_and_the_chat_goes_on(fake: FakeOpenAI, tmp_path: Path) -> None:
+    fake.script(oa.tool_calls(("probe__hang", "{}")), oa.text("Still here."))
+    chat = subprocess.Popen(
+        [sys.executable, "-m", "assistant", "chat", "--config", str(write_config(tmp_path, fake.url))],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert chat.stdin is not None and chat.stdout is not None
+    try:
+        chat.stdin.write("wait for it\n")
+        chat.stdin.flush()
+        seen = ""
+        while "→ probe__hang" not in seen:  # the call is in flight; the line arrives before the hang
+            line = chat.stdout.readline()
+            assert line, seen
+            seen += line
+        chat.send_signal(signal.SIGINT)
+        out, err = chat.communicate("hello\n", timeout=60)
+    finally:
+        if chat.poll() is None:
+            chat.kill()
+            chat.wait()
+    assert chat.returncode == 0, err
+    assert "[interrupted]" in out
+    assert "assistant> Still here." in out
+    # The interrupted turn left nothing behind: the next request is just the system prompt and "hello".
+    assert [m["role"] for m in fake.requests[-1]["messages"]] == ["system", "user"]  # type: ignore[union-attr,index]
