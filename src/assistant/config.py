@@ -160,4 +160,5 @@ def load_config(path: Path) -> AssistantConfig:
         }
     )
     mcp = config.mcp.model_copy(update={"log_dir": near(config.mcp.log_dir)})
-    return config.model_copy(update={"llm": llm, "mcp": mcp})
+    discord = config.discord.model_copy(update={"token_file": near(config.discord.token_file)})
+    return config.model_copy(update={"llm": llm, "mcp": mcp, "discord": discord})
