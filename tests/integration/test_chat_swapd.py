@@ -38,7 +38,8 @@ def swapd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]
     demo = re.sub(r"(?m)^port = .*$", f"port = {port}", demo)
     demo = re.sub(r"(?m)^control_socket = .*$", f'control_socket = "{socket}"', demo)
     demo = re.sub(r"(?m)^state_dir = .*$", f'state_dir = "{work / "state"}"', demo)
-    config = EXAMPLES.parent / ".venv" / f"swapd-test-{port}.toml"  # beside the demo: same relative paths
+    assert "../" not in demo, "a relative path left in the demo config would now point elsewhere"
+    config = work / "swapd.toml"
     config.write_text(demo)
     log = (work / "swapd.log").open("wb")
     proc = subprocess.Popen(
@@ -61,7 +62,6 @@ def swapd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
         log.close()
-        config.unlink()
 
 
 def test_an_answer_streams_through_swapd_to_the_terminal_and_tier_swaps(
