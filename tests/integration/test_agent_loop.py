@@ -273,3 +273,28 @@ def test_a_turn_cancelled_mid_call_leaves_no_call_without_its_result(fake: FakeO
     assert kept == 0
     assert isinstance(events[-1], Final) and events[-1].text == "fresh start"
     assert [m["role"] for m in fake.requests[-1]["messages"]] == ["system", "user"]  # type: ignore[union-attr,index]
+
+
+def test_a_call_leaked_into_the_reasoning_is_recovered(fake: FakeOpenAI) -> None:
+    thought = "I should look it up. <function=desk__lookup><parameter=query>delta</parameter></function>"
+    fake.script(oa.text("", reasoning=thought), oa.text("delta is 42."))
+    events = run_turn(fake, "look up delta")
+    (started,) = [e for e in events if isinstance(e, ToolCallStarted)]
+    assert started.arguments == {"query": "delta"}
+    assert isinstance(events[-1], Final) and events[-1].text == "delta is 42."
+
+
+def test_an_upstream_error_ends_the_turn_with_its_message(fake: FakeOpenAI) -> None:
+    fake.script(
+        oa.Reply(status=400, message="the request exceeds the available context size"),
+        oa.text("shorter works"),
+    )
+
+    async def go() -> tuple[list[object], list[object]]:
+        async with agent_for(fake.url, ScriptedConfirm()) as agent:
+            return list(await collect(agent, "x")), list(await collect(agent, "y"))
+
+    first, second = asyncio.run(go())
+    assert isinstance(first[-1], TurnFailed)
+    assert first[-1].message == "swapd answered 400: the request exceeds the available context size"
+    assert isinstance(second[-1], Final)
