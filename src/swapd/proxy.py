@@ -158,9 +158,11 @@ class Exchange:
     async def next(self) -> Item:
         return await self._items.get()
 
-    async def close(self) -> None:
+    def cancel(self) -> None:
         """Stop the upstream call; closing its connection makes llama-server stop generating."""
         self._pump.cancel()
+
+    async def closed(self) -> None:
         await asyncio.wait([self._pump])
 
 
@@ -216,8 +218,11 @@ class Relay(Response):
             elif isinstance(first, Head):
                 await self._whole(exchange, first.response, scope, receive, send)
         finally:
-            await exchange.close()
+            # Cancel and release before the first await: this cleanup may itself be cancelled when the
+            # client's disconnect (or the end of the response) wakes the watcher first.
+            exchange.cancel()
             driver.release(ticket)
+            await exchange.closed()
 
     @staticmethod
     def _reply_headers(ticket: Ticket, head: httpx.Response) -> list[tuple[bytes, bytes]]:

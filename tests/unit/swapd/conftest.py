@@ -120,10 +120,10 @@ async def running(
 
 @contextlib.asynccontextmanager
 async def serving(app: Starlette) -> AsyncIterator[str]:
-    """The same app behind a real uvicorn on a loopback port, for streaming and disconnects."""
+    """The app of `running` (its lifespan already entered) behind a real uvicorn on a loopback port."""
     sock = socket.create_server(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="on"))
+    server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="off"))
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
         deadline = time.monotonic() + 10
