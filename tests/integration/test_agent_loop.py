@@ -298,3 +298,15 @@ def test_an_upstream_error_ends_the_turn_with_its_message(fake: FakeOpenAI) -> N
     assert isinstance(first[-1], TurnFailed)
     assert first[-1].message == "swapd answered 400: the request exceeds the available context size"
     assert isinstance(second[-1], Final)
+
+
+def test_a_deny_rule_refuses_without_asking(fake: FakeOpenAI) -> None:
+    fake.script(
+        oa.tool_calls(("desk__send", json.dumps({"to": "me@example.com", "body": "hi"}))),
+        oa.text("I may not send mail."),
+    )
+    confirm = ScriptedConfirm(answers=[True])
+    events = run_turn(fake, "send it", confirm, policy=PolicySettings(tools={"desk__send": "deny"}))
+    (finished,) = [e for e in events if isinstance(e, ToolCallFinished)]
+    assert not finished.ok and "not allowed here (denied by [policy])" in finished.output
+    assert confirm.asked == []
