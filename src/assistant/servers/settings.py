@@ -131,7 +131,10 @@ SectionT = TypeVar("SectionT", bound=_Section)
 
 
 def load_section(path: Path | None, name: str, model: type[SectionT]) -> SectionT:
-    """Section `name` of the TOML file at `path` (defaults when there is no file or no section)."""
+    """Section `name` of the TOML file at `path` (defaults when there is no file or no section).
+
+    As in config.py, relative paths in the file are relative to the file's directory.
+    """
     if path is None:
         return model()
     try:
@@ -144,8 +147,10 @@ def load_section(path: Path | None, name: str, model: type[SectionT]) -> Section
     if not isinstance(section, dict):
         raise ConfigError(f"{path}: [{name}] must be a table")
     try:
-        return model.model_validate(section)
+        settings = model.model_validate(section)
     except ValidationError as exc:
         error = exc.errors()[0]
         where = ".".join(str(part) for part in (name, *error["loc"]))
-        raise ConfigError(f"{path}: {where}: {error['msg']}") from exc
+        raise ConfigError(f"{path}: {where}: {error['msg'].removeprefix('Value error, ')}") from exc
+    near = {key: path.parent / value.expanduser() for key, value in settings if isinstance(value, Path)}
+    return settings.model_copy(update=near)

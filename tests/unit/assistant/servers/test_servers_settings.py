@@ -82,3 +82,13 @@ def test_a_missing_file_is_a_config_error(tmp_path: Path) -> None:
 def test_the_state_dir_follows_systemd(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STATE_DIRECTORY", "/var/lib/variet")
     assert GoogleSettings().state_dir == Path("/var/lib/variet")
+
+
+def test_relative_paths_are_relative_to_the_config_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    path = write(tmp_path, '[google]\nclient_secret_file = "secrets/client.json"\nstate_dir = "~/state"\n')
+    google = load_section(path, "google", GoogleSettings)
+    assert google.client_secret_file == tmp_path / "secrets" / "client.json"
+    assert google.state_dir == tmp_path / "home" / "state"
