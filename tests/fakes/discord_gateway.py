@@ -33,6 +33,7 @@ class Request:
     json: Payload | None
     params: Payload
     files: list[str] = field(default_factory=list)
+    url: str = ""
 
 
 def error_response(status: int, retry_after: float | None = None) -> SimpleNamespace:
@@ -300,6 +301,7 @@ class FakeDiscord:
             body,
             dict(kwargs.get("params") or {}),
             [f.filename for f in files or []],
+            route.url,
         )
         await self._record(request)
         return self._answer(route, request)
@@ -354,6 +356,9 @@ class FakeDiscord:
                     if key in (request.json or {}):
                         data[key] = request.json[key]  # type: ignore[index]
                 return data
+            case ("DELETE", "/channels/{channel_id}/messages/{message_id}"):
+                del self.messages[int(message_id)]
+                return None
             case ("GET", "/channels/{channel_id}/messages/{message_id}"):
                 if int(message_id) not in self.messages:
                     raise discord.NotFound(error_response(404), {"code": 10008, "message": "Unknown Message"})  # type: ignore[arg-type]

@@ -63,6 +63,11 @@ class LiveMessage:
         self._wanted = text or _BLANK
         self._changed.set()
 
+    def drop(self) -> None:
+        """Stop editing at once: the message is about to be deleted."""
+        self._wanted = self._shown
+        self.close()
+
     def close(self) -> None:
         """Finish after the newest text is shown."""
         self._closing = True
@@ -142,8 +147,17 @@ class Reply:
         await self._tasks.__aexit__(exc_type, exc, tb)
 
     async def show(self, text: str) -> None:
-        """Show `text` in full: edit the messages already posted, post new ones for the overflow."""
-        for index, chunk in enumerate(split(text, self._limit)):
+        """Show `text` in full: edit the messages already posted, post new ones for the overflow,
+        delete those it no longer needs (the text can shrink, e.g. when a status line goes)."""
+        chunks = split(text, self._limit)
+        while len(self._live) > len(chunks):
+            extra = self._live.pop()
+            extra.drop()
+            try:
+                await extra.message.delete()
+            except discord.HTTPException as exc:
+                log.warning("discord.delete_failed message=%s status=%s", extra.message.id, exc.status)
+        for index, chunk in enumerate(chunks):
             body = chunk if chunk.strip() else _BLANK
             if index < len(self._live):
                 self._live[index].show(body)

@@ -114,3 +114,20 @@ async def test_long_answers_continue_in_replies_to_the_previous_part(
     assert fake_discord.messages[second.id]["message_reference"]["message_id"] == str(first.id)
     joined = fake_discord.messages[first.id]["content"] + fake_discord.messages[second.id]["content"]
     assert joined == "word " * 500
+
+
+async def test_messages_no_longer_needed_are_deleted(fake_discord: FakeDiscord, clock: FakeClock) -> None:
+    _, question = await posted(fake_discord)
+
+    async def post(text: str, previous: discord.Message | None) -> discord.Message:
+        return await (previous or question).reply(text, mention_author=False)
+
+    async with Reply(post, clock, interval_s=1.0) as reply:
+        await reply.show("word " * 500)
+        first, second = reply.messages
+        await reply.show("short now")
+        assert reply.messages == [first]
+        clock.advance(1.0)
+    assert second.id not in fake_discord.messages
+    assert fake_discord.messages[first.id]["content"] == "short now"
+    assert not [r for r in fake_discord.requests if edits(r) and r.url.endswith(str(second.id))]
