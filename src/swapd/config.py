@@ -8,6 +8,7 @@ credential read from `$CREDENTIALS_DIRECTORY`.
 """
 
 import ipaddress
+import os
 import tomllib
 from enum import StrEnum
 from pathlib import Path
@@ -47,7 +48,7 @@ TIER_NAME = r"^[a-z][a-z0-9_.-]*$"
 
 def _resolve_path(value: Path, info: ValidationInfo) -> Path:
     base = (info.context or {}).get("base")
-    return value if value.is_absolute() or base is None else Path(base) / value
+    return value if value.is_absolute() or base is None else Path(os.path.normpath(Path(base) / value))
 
 
 def _resolve_ref(value: str, info: ValidationInfo) -> str:
