@@ -50,15 +50,23 @@ class Rig:
 
 
 @asynccontextmanager
-async def rig(url: str, control: tuple[str, str] | None = None, **settings: object) -> AsyncIterator[Rig]:
+async def rig(
+    url: str,
+    control: tuple[str, str] | None = None,
+    *,
+    tools: bool = True,
+    max_tokens: int | None = None,
+    **settings: object,
+) -> AsyncIterator[Rig]:
     """A prepared Bot (as after login); `control` is swapd's control API as (URL, admin token)."""
+    in_process = {"desk": desk_server()} if tools else {}
     async with (
         httpx.AsyncClient() as http,
-        ToolServers.started(McpSettings(), in_process={"desk": desk_server()}) as tools,
+        ToolServers.started(McpSettings(), in_process=in_process) as servers,
     ):
-        llm = LlmClient(http, url, "test-key", idle_timeout_s=30, swap_wait_s=60)
+        llm = LlmClient(http, url, "test-key", idle_timeout_s=60, swap_wait_s=60, max_tokens=max_tokens)
         swapd = SwapdControl(http, *control) if control else None
-        backend = Backend(llm, tools, Policy(PolicySettings()), ChatSettings(), 120.0, swapd)
+        backend = Backend(llm, servers, Policy(PolicySettings()), ChatSettings(), 120.0, swapd)
         clock = FakeClock(instant_up_to=30)
         bot = Bot(DiscordSettings(owner_ids=frozenset({1}), **settings), backend, clock)  # type: ignore[arg-type]
         fake = FakeDiscord(bot)
