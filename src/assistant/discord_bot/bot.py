@@ -49,6 +49,8 @@ class Bot(discord.Client):
     """The Discord front end: access check, answers, slash commands."""
 
     def __init__(self, settings: DiscordSettings, backend: Backend, clock: Clock | None = None) -> None:
+        # The bot has no voice; without this discord.py warns at every start that voice is unsupported.
+        discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
         super().__init__(intents=intents(), allowed_mentions=NO_MENTIONS, chunk_guilds_at_startup=False)
         self.settings = settings
         self.backend = backend
