@@ -183,15 +183,22 @@ def lan_socket(config: Config) -> socket.socket:
 
 
 class Server(uvicorn.Server):
-    """Ends the open event streams as shutdown starts, so they do not hold it up."""
+    """Ends the open event streams as shutdown starts, so they do not hold it up, and removes the socket.
 
-    def __init__(self, config: uvicorn.Config, hub: EventHub) -> None:
+    (uvicorn re-raises the SIGTERM it caught once it is done, so nothing after `run` would execute.)
+    """
+
+    def __init__(self, config: uvicorn.Config, hub: EventHub, control_socket: Path) -> None:
         super().__init__(config)
         self._hub = hub
+        self._control_socket = control_socket
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         self._hub.close()
-        await super().shutdown(sockets)
+        try:
+            await super().shutdown(sockets)
+        finally:
+            self._control_socket.unlink(missing_ok=True)
 
 
 def serve(config: Config) -> None:
@@ -204,9 +211,4 @@ def serve(config: Config) -> None:
     uv_config = uvicorn.Config(
         app, log_config=None, access_log=False, timeout_graceful_shutdown=10, lifespan="on"
     )
-    server = Server(uv_config, hub)
-    try:
-        server.run(sockets=sockets)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            config.control_socket.unlink()
+    Server(uv_config, hub, config.control_socket).run(sockets=sockets)

@@ -1,0 +1,180 @@
+"""`swapd serve` as a real process with fake tiers, driven by `swapctl` over the control socket."""
+
+import json
+import signal
+import stat
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from click.testing import CliRunner
+from conftest import ADMIN_TOKEN, API_KEY, FAKE_LLAMA
+from localhost import free_port, wait_until
+
+from swapd.cli import main as swapctl
+
+
+@dataclass
+class Daemon:
+    socket: Path
+    url: str
+    token_file: Path
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def ctl(self, *args: str) -> "Result":
+        result = CliRunner().invoke(swapctl, ["--socket", str(self.socket), *args])
+        return Result(result.exit_code, result.stdout, result.stderr)
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+def secret(path: Path, value: str) -> Path:
+    path.write_text(value)
+    path.chmod(0o600)
+    return path
+
+
+@pytest.fixture(scope="module")
+def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
+    tmp = tmp_path_factory.mktemp("swapd")
+    port = free_port()
+    secret(tmp / "api-key", API_KEY)
+    token = secret(tmp / "admin-token", ADMIN_TOKEN)
+    (tmp / "swapd.toml").write_text(
+        f'listen = "127.0.0.1"\nport = {port}\napi_key_files = ["./api-key"]\n'
+        'admin_token_file = "./admin-token"\n'
+        f'control_socket = "run/control.sock"\nstate_dir = "state"\nllama_server = "{FAKE_LLAMA}"\n'
+        'stop_timeout_s = 2\n[gpu]\nbackend = "none"\n'
+        '[[tiers]]\nname = "fast"\nmodel = "/m/fast.gguf"\nctx_size = 1024\nparallel = 2\n'
+        '[[tiers]]\nname = "deep"\nmodel = "/m/deep.gguf"\nctx_size = 4096\n'
+        '[[tiers]]\nname = "broken"\nmodel = "/m/b.gguf"\nctx_size = 64\n'
+        'args = ["--fake-exit-on-load", "2"]\n'
+    )
+    log = tmp / "swapd.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "swapd", "serve", "--config", str(tmp / "swapd.toml")],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=tmp,
+        )
+    d = Daemon(tmp / "run" / "control.sock", f"http://127.0.0.1:{port}", token, process, log)
+    try:
+        wait_until(
+            lambda: d.socket.exists() or process.poll() is not None, timeout=20, what="the control socket"
+        )
+        wait_until(lambda: '"ready"' in d.ctl("status", "--json").out, timeout=20, what="the first tier")
+        yield d
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=20)
+
+
+def test_status_json_follows_the_contract(daemon: Daemon) -> None:
+    result = daemon.ctl("status", "--json")
+    assert result.code == 0
+    status = json.loads(result.out)
+    assert set(status) == {"tier", "state", "pinned", "uptime_s", "gpus", "in_flight", "queued", "last_swap"}
+    assert status["tier"] in ("fast", "deep") and status["state"] == "ready"
+
+
+def test_control_socket_is_group_only(daemon: Daemon) -> None:
+    assert stat.S_IMODE(daemon.socket.stat().st_mode) == 0o660
+
+
+def test_swap_shows_progress_until_ready_and_tiers_follow(daemon: Daemon) -> None:
+    result = daemon.ctl("deep")
+    assert result.code == 0, result.err
+    assert "deep ready in" in result.out
+    assert "loading deep" in result.err
+    again = daemon.ctl("swap", "deep")
+    assert (again.code, again.out) == (0, "deep is ready\n")
+    tiers = json.loads(daemon.ctl("tiers", "--json").out)
+    assert [(t["name"], t["state"]) for t in tiers] == [
+        ("fast", "stopped"),
+        ("deep", "ready"),
+        ("broken", "stopped"),
+    ]
+    assert "deep       ready" in daemon.ctl("tiers").out
+
+
+def test_failed_swap_exits_1_with_the_reason_and_rolls_back(daemon: Daemon) -> None:
+    result = daemon.ctl("swap", "broken", "--json")
+    assert result.code == 1
+    assert result.err.startswith("swapctl: swap to broken failed: llama-server exited with 2 while loading")
+    assert json.loads(result.out)["ok"] is False
+    wait_until(lambda: '"ready"' in daemon.ctl("status", "--json").out, timeout=20, what="the rollback")
+
+
+def test_pin_refuses_other_swaps_until_unpin(daemon: Daemon) -> None:
+    assert daemon.ctl("pin", "fast").code == 0
+    refused = daemon.ctl("deep")
+    assert refused.code == 1
+    assert refused.err == "swapctl: tier 'fast' is pinned; run `swapctl unpin` first (HTTP 409)\n"
+    assert "pinned to fast" in daemon.ctl("status").out
+    assert daemon.ctl("unpin").out == "unpinned\n"
+
+
+def test_logs_show_llama_server_output(daemon: Daemon) -> None:
+    result = daemon.ctl("logs", "-n", "500")
+    assert result.code == 0
+    assert "server is listening on" in result.out
+    assert len(json.loads(daemon.ctl("logs", "-n", "3", "--json").out)["lines"]) == 3
+
+
+def test_errors_are_one_line_on_stderr_with_exit_1(daemon: Daemon, tmp_path: Path) -> None:
+    unknown = daemon.ctl("nosuch")
+    assert (unknown.code, unknown.err) == (
+        1,
+        "swapctl: unknown tier 'nosuch' (known: fast, deep, broken) (HTTP 404)\n",
+    )
+    gone = CliRunner().invoke(swapctl, ["--socket", str(tmp_path / "none.sock"), "status"])
+    assert gone.exit_code == 1 and gone.stderr.startswith("swapctl: cannot reach swapd at")
+
+
+def test_remote_use_needs_the_admin_token(daemon: Daemon) -> None:
+    remote = ["--url", daemon.url, "--token-file", str(daemon.token_file), "status", "--json"]
+    result = CliRunner().invoke(swapctl, remote)
+    assert result.exit_code == 0 and json.loads(result.stdout)["state"]
+    wrong = CliRunner().invoke(swapctl, ["--url", daemon.url, "--token", "nope", "tiers"])
+    assert wrong.exit_code == 1 and "(HTTP 401)" in wrong.stderr
+
+
+def test_proxy_answers_on_the_lan_port(daemon: Daemon) -> None:
+    reply = httpx.post(
+        f"{daemon.url}/v1/chat/completions",
+        json={"messages": [{"role": "user", "content": "hi"}], "max_tokens": 2},
+        headers={"Authorization": f"Bearer {API_KEY}"},
+        timeout=20,
+    )
+    assert reply.status_code == 200 and reply.headers["x-swapd-tier"] in ("fast", "deep")
+
+
+@pytest.mark.parametrize("command", ["status", "swap", "tiers", "pin", "unpin", "unload", "logs"])
+def test_every_command_has_help_with_an_example(command: str) -> None:
+    result = CliRunner().invoke(swapctl, [command, "--help"])
+    assert result.exit_code == 0 and "Example" in result.stdout
+
+
+def test_unload_then_sigterm_stops_everything_and_leaks_no_secret(daemon: Daemon) -> None:
+    assert daemon.ctl("unload").code == 0
+    wait_until(lambda: '"stopped"' in daemon.ctl("status", "--json").out, timeout=20, what="the unload")
+    daemon.process.send_signal(signal.SIGTERM)
+    assert daemon.process.wait(timeout=20) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal it caught
+    assert not daemon.socket.exists()
+    log = daemon.log.read_text()
+    assert "swap.done" in log and "swapd.stopped" in log
+    assert API_KEY not in log and ADMIN_TOKEN not in log
+    assert not [line for line in log.splitlines() if "server is listening" in line], (
+        "child output stays in the ring"
+    )
