@@ -236,3 +236,21 @@ async def test_swap_progress_comes_from_swapds_event_stream(llm_server: FakeOpen
             watching.cancel()
             assert seen == ["⏳ loading deep… 40%", "⏳ loading deep… 100%", "⏳ deep is ready in 12.5 s"]
             assert rendering.visible
+
+
+async def test_a_turn_keeps_its_tool_calls_even_when_older_turns_were_trimmed(llm_server: FakeOpenAI) -> None:
+    llm_server.n_ctx = 1500
+    llm_server.script(
+        oa.text("A."),
+        oa.tool_calls(("desk__lookup", '{"query": "x"}')),
+        oa.text("B."),
+        oa.text("C."),
+    )
+    async with rig(llm_server.url) as r:
+        dm = r.discord.dm(r.owner)
+        await r.bot.handle(r.discord.post(dm, r.owner, "x " * 300))
+        await r.bot.handle(r.discord.post(dm, r.owner, "look it up"))
+        assert "dropped the 1 oldest turn(s)" in r.answers()[-1]
+        await r.bot.handle(r.discord.post(dm, r.owner, "and?"))
+    roles = [m["role"] for m in llm_server.requests[-1]["messages"]]
+    assert roles[-5:] == ["user", "assistant", "tool", "assistant", "user"]

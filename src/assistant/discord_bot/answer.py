@@ -110,7 +110,10 @@ class Answerer:
                     watcher.cancel()
                 await show()
             await posting.stop_typing()
-            turn = agent.history[len(earlier) + 1 :]
+            # What this turn added after its user message (the agent may have trimmed older turns).
+            added = agent.history
+            start = max(i for i, m in enumerate(added) if m.role == "user")
+            turn = added[start + 1 :]
             for node in posting.written:
                 node.text, node.turn, node.tainted = rendering.text, turn, agent.tainted
         if rendering.reasoning.strip() and self._settings.attach_reasoning and reply.messages:
