@@ -187,7 +187,7 @@ in
       guildId = mkOption {
         type = types.nullOr types.ints.unsigned;
         default = null;
-        description = "A guild to sync the slash commands to at once (global sync can take an hour).";
+        description = "The one server the bot serves besides DMs; messages from other servers are ignored (null: any).";
       };
     };
 

@@ -34,6 +34,8 @@ class Arrival:
     channel_id: int
     # A thread's parent channel; None elsewhere.
     parent_id: int | None
+    # The server it was posted in; None in DMs.
+    guild_id: int | None
     # The bot is @mentioned, or the message replies to one of the bot's messages.
     addressed: bool
 
@@ -41,6 +43,12 @@ class Arrival:
 def decide(settings: DiscordSettings, arrival: Arrival) -> Verdict:
     """DMs and threads of allowed channels are conversations; in an allowed channel only a mention is."""
     if arrival.author_is_bot:
+        return Verdict.IGNORE
+    if (
+        settings.guild_id is not None
+        and arrival.place is not Place.DM
+        and arrival.guild_id != settings.guild_id
+    ):
         return Verdict.IGNORE
     match arrival.place:
         case Place.DM:

@@ -60,12 +60,11 @@ class Bot(discord.Client):
         self._answering: set[asyncio.Task[object]] = set()
 
     async def setup_hook(self) -> None:
-        """After login (the bot's user is known): wire answers and commands, publish the commands."""
+        """After login (the bot's user is known): wire answers and commands, publish the commands.
+
+        Commands are global, so they work in DMs too; a guild copy would show each one twice there.
+        """
         await self.prepare()
-        guild = discord.Object(self.settings.guild_id) if self.settings.guild_id else None
-        if guild is not None:
-            self.tree.copy_global_to(guild=guild)
-            await self.tree.sync(guild=guild)
         await self.tree.sync()
 
     async def prepare(self) -> None:
@@ -106,6 +105,7 @@ class Bot(discord.Client):
             place=place,
             channel_id=channel.id,
             parent_id=parent,
+            guild_id=message.guild.id if message.guild else None,
             addressed=mentioned or replies_to_me,
         )
 

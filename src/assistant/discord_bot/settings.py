@@ -20,7 +20,7 @@ class DiscordSettings(BaseModel):
     owner_ids: frozenset[int] = frozenset()
     # Guild text channels where an @mention is answered; threads under them are answered too.
     channel_ids: frozenset[int] = frozenset()
-    # Slash commands are synced to this guild (instant) as well as globally (may take an hour).
+    # The one server the bot serves besides DMs; messages from any other server are ignored. None: any.
     guild_id: int | None = None
     # How many messages of a reply chain become the conversation.
     max_messages: int = Field(default=25, ge=1, le=200)

@@ -17,8 +17,9 @@ def arrival(
     parent: int | None = None,
     addressed: bool = False,
     bot: bool = False,
+    guild: int | None = None,
 ) -> Arrival:
-    return Arrival(author, bot, place, channel, parent, addressed)
+    return Arrival(author, bot, place, channel, parent, guild, addressed)
 
 
 def test_owner_dm_is_answered_without_a_mention() -> None:
@@ -57,9 +58,18 @@ def test_thread_under_an_allowed_channel_is_a_conversation() -> None:
 def test_only_owners_are_ever_answered_and_bots_never(
     author: int, place: Place, channel: int, parent: int | None, addressed: bool, bot: bool
 ) -> None:
-    verdict = decide(SETTINGS, arrival(author, place, channel, parent, addressed, bot))
+    verdict = decide(SETTINGS, arrival(author, place, channel, parent, addressed, bot, guild=None))
     if verdict is Verdict.ANSWER:
         assert author == OWNER
         assert not bot
     if bot:
         assert verdict is Verdict.IGNORE
+
+
+def test_with_a_guild_set_other_servers_are_ignored_and_dms_still_answered() -> None:
+    one_server = SETTINGS.model_copy(update={"guild_id": 500})
+    home = arrival(place=Place.CHANNEL, channel=CHANNEL, addressed=True, guild=500)
+    elsewhere = arrival(place=Place.CHANNEL, channel=CHANNEL, addressed=True, guild=501)
+    assert decide(one_server, home) is Verdict.ANSWER
+    assert decide(one_server, elsewhere) is Verdict.IGNORE
+    assert decide(one_server, arrival()) is Verdict.ANSWER

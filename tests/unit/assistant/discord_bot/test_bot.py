@@ -117,10 +117,10 @@ async def test_sigterm_stops_the_bot_cleanly(tmp_path: Path, monkeypatch: pytest
 
     async with asyncio.TaskGroup() as tasks:
         tasks.create_task(terminate())
-        await run(AssistantConfig(), settings(tmp_path, guild_id=303))
+        await run(AssistantConfig(), settings(tmp_path))
     assert closed.is_set()
     assert asked[:2] == ["GET /users/@me", "GET /oauth2/applications/@me"]
-    assert "PUT /applications/{application_id}/guilds/{guild_id}/commands" in asked
+    assert "PUT /applications/{application_id}/commands" in asked
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
 
 
@@ -151,4 +151,5 @@ async def test_arrival_reads_place_and_whether_the_bot_is_addressed(fake_discord
     assert bot.arrival(chatter).place is Place.CHANNEL
     assert (bot.arrival(in_thread).place, bot.arrival(in_thread).parent_id) == (Place.THREAD, channel.id)
     assert bot.arrival(fake_discord.post(fake_discord.dm(owner), owner, "hey")).place is Place.DM
+    assert bot.arrival(chatter).guild_id == channel.guild.id
     assert bot.arrival(answer).author_is_bot
