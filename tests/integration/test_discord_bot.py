@@ -182,6 +182,12 @@ async def test_a_message_too_long_for_the_context_gets_a_short_reply(llm_server:
         (answer,) = r.answers()
         assert answer.startswith("⚠️ That message is about 500 tokens")
         assert llm_server.requests == []
+        # The short reply is no answer: it adds nothing to the chain and does not count as untrusted.
+        assert r.bot._answerer is not None
+        follow_up = r.discord.post(dm, r.owner, "ok, short then")
+        conversation = await r.bot._answerer._chains.build(follow_up, 10)
+        assert [m.content for m in conversation.history] == [("word " * 500).strip(), "ok, short then"]
+        assert not conversation.tainted
 
 
 async def test_an_unsupported_attachment_alone_gets_a_short_reply(llm_server: FakeOpenAI) -> None:

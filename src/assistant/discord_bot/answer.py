@@ -75,11 +75,11 @@ class Answerer:
         history = conversation.history
         if not history or history[-1].role != "user":
             reasons = "; ".join(conversation.warnings) or "the message has no text"
-            await self._say(message, f"⚠️ Nothing to answer: {reasons}. Send text, or a text file.")
+            await self.say(message, f"⚠️ Nothing to answer: {reasons}. Send text, or a text file.")
             return
         *earlier, last = history
         if (too_long := await self._too_long(last.content)) is not None:
-            await self._say(message, too_long)
+            await self.say(message, too_long)
             return
         rendering = Rendering(warnings=list(conversation.warnings))
         async with AsyncExitStack() as held:
@@ -151,8 +151,13 @@ class Answerer:
             "besides the reply. Shorten it or send less text."
         )
 
-    async def _say(self, message: discord.Message, text: str) -> None:
-        await message.reply(text, mention_author=False, allowed_mentions=NO_MENTIONS, suppress_embeds=True)
+    async def say(self, message: discord.Message, text: str) -> None:
+        """A one-line reply that is not an answer: in the chain it is empty and leads back to `message`."""
+        sent = await message.reply(
+            text, mention_author=False, allowed_mentions=NO_MENTIONS, suppress_embeds=True
+        )
+        async with self._chains.cache.writing(sent, message):
+            pass
 
     async def _attach_reasoning(self, last: discord.Message, reasoning: str) -> None:
         file = discord.File(io.BytesIO(reasoning.encode()), filename="reasoning.txt")

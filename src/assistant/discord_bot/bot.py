@@ -142,10 +142,9 @@ class Bot(discord.Client):
                 self._answering.discard(task)
 
     async def _report(self, message: discord.Message, text: str) -> None:
+        assert self._answerer is not None
         try:
-            await message.reply(
-                text, mention_author=False, allowed_mentions=NO_MENTIONS, suppress_embeds=True
-            )
+            await self._answerer.say(message, text)
         except discord.HTTPException as exc:
             log.warning("discord.report_failed message=%s status=%s", message.id, exc.status)
 

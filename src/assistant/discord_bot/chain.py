@@ -12,7 +12,6 @@ whether untrusted content came in; for any other bot message that is unknown, so
 
 import asyncio
 import logging
-from collections import OrderedDict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -57,7 +56,7 @@ class NodeCache:
 
     def __init__(self, capacity: int) -> None:
         self._capacity = capacity
-        self._nodes: OrderedDict[int, Node] = OrderedDict()
+        self._nodes: dict[int, Node] = {}
 
     def get(self, message_id: int) -> Node:
         node = self._nodes.get(message_id)
