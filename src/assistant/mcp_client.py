@@ -180,7 +180,10 @@ class _Server:
             raise ToolFailed(f"tool server {self.name!r} is not running: {self.error or 'stopped'}")
         return self.client
 
-    def crashed(self) -> None:
+    def crashed(self, client: Client) -> None:
+        """`client` lost its server; restart it unless that already happened (calls run concurrently)."""
+        if client is not self.client:
+            return
         self.client = None
         self.ready.clear()
         self.restart.set()
@@ -288,7 +291,7 @@ class ToolServers:
             result = await client.call_tool(spec.tool, arguments, read_timeout_seconds=timeout)
         except MCPError as exc:
             if exc.code == mcp_types.CONNECTION_CLOSED:
-                server.crashed()
+                server.crashed(client)
                 raise ToolFailed(
                     f"tool server {spec.server!r} stopped during the call; it is being restarted"
                 ) from exc
@@ -296,7 +299,7 @@ class ToolServers:
                 raise ToolFailed(f"{name} did not answer within {timeout:.0f}s") from exc
             raise ToolFailed(f"{name} failed: {exc.message}") from exc
         except (OSError, EOFError) as exc:
-            server.crashed()
+            server.crashed(client)
             raise ToolFailed(f"tool server {spec.server!r} is unreachable; it is being restarted") from exc
         text = _result_text(result)
         untrusted = is_untrusted(spec.hints, result.meta)
