@@ -96,7 +96,9 @@ class Commands:
         if interaction.user.id in self._settings.owner_ids:
             return True
         log.info(
-            "discord.ignored reason=stranger user=%s command=%s", interaction.user.id, interaction.command
+            "discord.ignored reason=stranger user=%s command=%s",
+            interaction.user.id,
+            interaction.command.name if interaction.command else None,
         )
         await interaction.response.send_message("This bot answers its owner only.", ephemeral=True)
         return False
