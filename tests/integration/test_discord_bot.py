@@ -260,3 +260,18 @@ async def test_a_turn_keeps_its_tool_calls_even_when_older_turns_were_trimmed(ll
         await r.bot.handle(r.discord.post(dm, r.owner, "and?"))
     roles = [m["role"] for m in llm_server.requests[-1]["messages"]]
     assert roles[-5:] == ["user", "assistant", "tool", "assistant", "user"]
+
+
+async def test_logs_hold_no_message_text_at_info(
+    llm_server: FakeOpenAI, caplog: pytest.LogCaptureFixture
+) -> None:
+    llm_server.script(
+        oa.tool_calls(("desk__lookup", '{"query": "sentinel-query"}')), oa.text("sentinel-answer")
+    )
+    async with rig(llm_server.url) as r:
+        dm = r.discord.dm(r.owner)
+        with caplog.at_level(logging.INFO):
+            await r.bot.handle(r.discord.post(dm, r.owner, "sentinel-question"))
+        assert r.answers() == ["sentinel-answer"]
+    assert "discord.answer message=" in caplog.text
+    assert "sentinel" not in caplog.text
