@@ -85,6 +85,7 @@ let
     "swapd-admin-token" = cfg.swapd.adminTokenFile;
     "discord-token" = cfg.discord.tokenFile;
     "google-client-secret" = googleClientSecret;
+    "google-token" = cfg.google.tokenFile;
   };
 
   # The same sandbox for every unit this module starts.
@@ -223,6 +224,15 @@ in
 
     google = {
       clientSecretFile = secretOption "Google OAuth client JSON (a \"Desktop app\" client)";
+      tokenFile = mkOption {
+        type = types.nullOr types.path;
+        default = null;
+        description = ''
+          A `google-token.json` made by `assistant auth google` elsewhere, handed to the units as the
+          credential `google-token`. Unneeded when `variet-auth-google` writes the token into the
+          service's own state directory.
+        '';
+      };
       calendar = {
         enable = mkEnableOption "the Google Calendar tool server";
         readOnly = mkOption {
