@@ -105,8 +105,13 @@ class SwapdControl:
     async def events(self) -> AsyncIterator[ControlEvent]:
         """Every control event from now on, until swapd closes the stream."""
         async with self._stream("GET", "/swapd/events") as response:
-            async for event in parse_events(response):
-                yield event
+            try:
+                async for event in parse_events(response):
+                    yield event
+            except httpx.HTTPError as exc:
+                raise SwapdControlError(
+                    f"swapd's event stream broke off: {exc or type(exc).__name__}"
+                ) from exc
 
     async def follow_swap(self, tier: str, force: bool = False) -> AsyncIterator[ControlEvent]:
         """Ask for a swap to `tier` and yield its progress until it ends (or `tier` is ready)."""

@@ -61,6 +61,8 @@ class FakeControl:
     swap_events: list[Event] = field(default_factory=list)
     swaps: list[dict[str, object]] = field(default_factory=list)
     url: str = ""
+    # Drop the event stream's connection once a swap's events are sent (swapd restarting).
+    cut_after_swap: bool = False
     # Set once an event stream is open, so a test can start a swap its reader will see.
     subscribed: threading.Event = field(default_factory=threading.Event)
     _streams: list[asyncio.Queue[Event]] = field(default_factory=list)
@@ -104,6 +106,8 @@ class FakeControl:
             while True:
                 kind, data = await queue.get()
                 yield f"event: {kind}\ndata: {json.dumps(data)}\n\n"
+                if self.cut_after_swap and queue.empty():
+                    raise ConnectionAbortedError("scripted cut: swapd went away mid-stream")
 
         return StreamingResponse(stream(), media_type="text/event-stream")
 

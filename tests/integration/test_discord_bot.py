@@ -275,3 +275,21 @@ async def test_logs_hold_no_message_text_at_info(
         assert r.answers() == ["sentinel-answer"]
     assert "discord.answer message=" in caplog.text
     assert "sentinel" not in caplog.text
+
+
+async def test_a_broken_event_stream_ends_the_swap_display_not_the_answer(llm_server: FakeOpenAI) -> None:
+    fake = FakeControl(swap_events=control_api.swap_to("deep")[:1], cut_after_swap=True)
+    with control_api.serving(fake) as control:
+        async with rig(llm_server.url, (control.url, control.admin_token)) as r:
+            assert r.bot._answerer is not None
+            assert r.bot.backend.control is not None
+            rendering = Rendering()
+
+            async def show() -> None:
+                pass
+
+            watching = asyncio.create_task(r.bot._answerer._watch_swaps(rendering, show))
+            await asyncio.to_thread(control.subscribed.wait, 10)
+            await r.bot.backend.control.swap("deep")
+            await watching  # returns quietly once the stream breaks
+            assert rendering.status == "⏳ loading deep… 40%"
