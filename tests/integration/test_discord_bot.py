@@ -293,3 +293,17 @@ async def test_a_broken_event_stream_ends_the_swap_display_not_the_answer(llm_se
             await r.bot.backend.control.swap("deep")
             await watching  # returns quietly once the stream breaks
             assert rendering.status == "⏳ loading deep… 40%"
+
+
+async def test_shutdown_marks_an_unfinished_answer_and_its_prompt(llm_server: FakeOpenAI) -> None:
+    llm_server.script(oa.tool_calls(("desk__send", '{"to": "ada@example.com", "body": "hi"}')))
+    async with rig(llm_server.url) as r:
+        dm = r.discord.dm(r.owner)
+        answering = asyncio.create_task(r.bot.handle(r.discord.post(dm, r.owner, "say hi to Ada")))
+        await r.discord.requests_where(lambda q: q.json is not None and bool(q.json.get("components")))
+        await r.bot.shutdown()
+        assert answering.cancelled()
+        answer, prompt = r.answers()
+        assert answer.startswith("⚠️ interrupted: the bot is stopping")
+        assert prompt.endswith("⏱️ no answer: denied")
+        assert r.embeds_suppressed()

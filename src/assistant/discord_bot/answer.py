@@ -92,23 +92,30 @@ class Answerer:
             )
             agent = Agent(backend.llm, backend.tools, backend.policy, confirm, backend.chat, self.tier)
             agent.resume(earlier, tainted=conversation.tainted)
-            async with Reply(posting.answer, self._clock, self._settings.edit_interval_s) as reply:
-                shown = asyncio.Lock()
+            reply = Reply(posting.answer, self._clock, self._settings.edit_interval_s)
+            try:
+                async with reply:
+                    shown = asyncio.Lock()
 
-                async def show() -> None:
-                    if rendering.visible:
-                        async with shown:
-                            await reply.show(rendering.show())
+                    async def show() -> None:
+                        if rendering.visible:
+                            async with shown:
+                                await reply.show(rendering.show())
 
-                async with asyncio.TaskGroup() as tasks:
-                    watcher = tasks.create_task(self._watch_swaps(rendering, show))
-                    async for event in agent.run(last.content):
-                        rendering.apply(event)
-                        if isinstance(event, ToolCallFinished):
-                            await confirm.finished(event.call_id, event.ok, event.output)
-                        await show()
-                    watcher.cancel()
-                await show()
+                    async with asyncio.TaskGroup() as tasks:
+                        watcher = tasks.create_task(self._watch_swaps(rendering, show))
+                        async for event in agent.run(last.content):
+                            rendering.apply(event)
+                            if isinstance(event, ToolCallFinished):
+                                await confirm.finished(event.call_id, event.ok, event.output)
+                            await show()
+                        watcher.cancel()
+                    await show()
+            except asyncio.CancelledError:
+                # Shutdown: say so in what was posted, then go on being cancelled.
+                rendering.interrupt("interrupted: the bot is stopping; ask again once it is back")
+                await asyncio.shield(reply.settle(rendering.show()))
+                raise
             await posting.stop_typing()
             # What this turn added after its user message (the agent may have trimmed older turns).
             added = agent.history

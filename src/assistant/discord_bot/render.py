@@ -104,6 +104,10 @@ class Rendering:
             self.status = f"⏳ {line}"
             self.visible = True
 
+    def interrupt(self, reason: str) -> None:
+        """The answer stops here, unfinished."""
+        self.failure, self.status, self.final = reason, None, True
+
     def warn(self, warning: str) -> None:
         if warning not in self.warnings:
             self.warnings.append(warning)

@@ -58,6 +58,11 @@ class LiveMessage:
         # Posting the message counts as its first edit.
         self._next_at = clock.now() + interval_s
 
+    @property
+    def shown(self) -> str:
+        """The text Discord has now."""
+        return self._shown
+
     def show(self, text: str) -> None:
         """Ask for `text` to be shown; returns at once, the edit happens when allowed."""
         self._wanted = text or _BLANK
@@ -145,6 +150,18 @@ class Reply:
         for live in self._live:
             live.close()
         await self._tasks.__aexit__(exc_type, exc, tb)
+
+    async def settle(self, text: str) -> None:
+        """After the edit tasks have ended: put `text` into the messages already posted, right away.
+
+        For an answer cut short (shutdown), so no message is left looking unfinished.
+        """
+        for live, chunk in zip(self._live, split(text, self._limit), strict=False):
+            if chunk != live.shown:
+                try:
+                    await edit_text(live.message, chunk)
+                except discord.HTTPException as exc:
+                    log.warning("discord.edit_failed message=%s status=%s", live.message.id, exc.status)
 
     async def show(self, text: str) -> None:
         """Show `text` in full: edit the messages already posted, post new ones for the overflow,
