@@ -89,7 +89,7 @@ class Daemon:
 def tier(name: str, ctx: int, parallel: int, model: str = "bundled:tiny") -> str:
     return (
         f'[[tiers]]\nname = "{name}"\nmodel = "{model}"\nctx_size = {ctx}\nparallel = {parallel}\n'
-        f'args = ["--alias", "{name}", "--threads", "2", "--no-webui"]\nload_timeout_s = 60\n'
+        f'args = ["--alias", "{name}", "--threads", "1", "--no-webui"]\nload_timeout_s = 60\n'
     )
 
 
@@ -103,7 +103,7 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
         f'listen = "127.0.0.1"\nport = {port}\ncontrol_socket = "control.sock"\nstate_dir = "state"\n'
         'llama_server = "bundled"\ndrain_grace_s = 60\nmax_queue = 64\n[gpu]\nbackend = "none"\n'
         + tier("fast", 4096, 4)
-        + tier("deep", 2048, 2)
+        + tier("deep", 2048, 4)
         + tier("broken", 1024, 1, model=str(tmp / "missing.gguf"))
     )
     d = Daemon(config, f"http://127.0.0.1:{port}", tmp / "control.sock")
@@ -119,7 +119,7 @@ def stream_chat(url: str, model: str | None) -> tuple[str, list[str], str]:
     """One streamed chat; returns the X-Swapd-Tier header, the chunk `model` fields and the last line."""
     body: dict[str, object] = {
         "messages": [{"role": "user", "content": "Count from one to twenty."}],
-        "max_tokens": 24,
+        "max_tokens": 8,
         "stream": True,
     }
     if model:
