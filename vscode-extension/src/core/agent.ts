@@ -37,11 +37,15 @@ export interface AgentSettings {
   readonly policy: ApprovalPolicy;
   readonly commandTimeoutMs: number;
   readonly maxOutputBytes: number;
+  /** Caps each answer (llama.cpp's n_predict); unset, the server stops at end of turn or a full context. */
+  readonly maxAnswerTokens?: number;
 }
 
 /** How many identical calls (same tool, same arguments, nothing changed in between) before we intervene. */
 export const REPEAT_WARN = 3;
 export const REPEAT_STOP = 4;
+/** A tool result longer than this is cut, so one huge output cannot flood a small context window. */
+export const MAX_RESULT_CHARS = 24_000;
 
 const SYSTEM_PROMPT = `You are Variet, a coding agent working inside the user's workspace through tools.
 - Paths are relative to the workspace root. You cannot touch anything outside it.
@@ -85,6 +89,8 @@ export class Agent {
   private readonly byName: ReadonlyMap<string, Tool>;
   /** Leading history messages left out of requests; only grows within a conversation, so the prefix stays stable. */
   private cut = 0;
+  /** Per tier: what the chat template adds beyond our per-message counts, learnt from the answers' `usage`. */
+  private readonly templateTokens = new Map<string, number>();
 
   constructor(private readonly deps: AgentDeps) {
     this.workspace = new Workspace(deps.host.workspaceRoot);
@@ -149,13 +155,13 @@ export class Agent {
   private async loop(settings: AgentSettings, signal: AbortSignal, emit: (event: AgentEvent) => void): Promise<StopReason> {
     const protectFrom = this.history.length - 1;
     if (settings.planTier) {
-      const plan = await this.ask(settings.planTier, false, protectFrom, signal, emit, PLAN_INSTRUCTION);
+      const plan = await this.ask(settings.planTier, false, protectFrom, settings.maxAnswerTokens, signal, emit, PLAN_INSTRUCTION);
       this.history.push({ role: "assistant", content: plan.content });
     }
     const seen = new Map<string, number>();
     let generation = 0;
     for (let step = 0; step < settings.maxSteps; step++) {
-      const result = await this.ask(settings.tier, true, protectFrom, signal, emit);
+      const result = await this.ask(settings.tier, true, protectFrom, settings.maxAnswerTokens, signal, emit);
       let calls = result.toolCalls;
       let content = result.content;
       if (calls.length === 0) {
@@ -206,7 +212,10 @@ export class Agent {
   }
 
   private pushResult(call: ToolCall, status: "ok" | "error" | "rejected", content: string, emit: (event: AgentEvent) => void): void {
-    const text = status === "error" ? `error: ${content}` : content;
+    let text = status === "error" ? `error: ${content}` : content;
+    if (text.length > MAX_RESULT_CHARS) {
+      text = `${text.slice(0, MAX_RESULT_CHARS)}\n[${text.length - MAX_RESULT_CHARS} more characters cut; ask for less at once]`;
+    }
     this.history.push({ role: "tool", tool_call_id: call.id, content: text });
     emit({ type: "tool_result", id: call.id, status, content: text });
   }
@@ -242,16 +251,17 @@ export class Agent {
     tier: string,
     withTools: boolean,
     protectFrom: number,
+    maxTokens: number | undefined,
     signal: AbortSignal,
     emit: (event: AgentEvent) => void,
     extraInstruction?: string,
   ): Promise<ChatResult> {
     const tools = withTools ? toolSchemas(this.deps.tools) : undefined;
     const tail: ChatMessage[] = extraInstruction ? [{ role: "user", content: extraInstruction }] : [];
-    const kept = await this.fit(tier, tools ? JSON.stringify(tools) : "", tail, protectFrom, signal, emit);
+    const { kept, estimate } = await this.fit(tier, tools ? JSON.stringify(tools) : "", tail, protectFrom, signal, emit);
     emit({ type: "assistant_start", tier });
     const result = await this.deps.llm.chat(
-      { tier, messages: [{ role: "system", content: this.system }, ...kept, ...tail], ...(tools ? { tools } : {}) },
+      { tier, messages: [{ role: "system", content: this.system }, ...kept, ...tail], ...(tools ? { tools } : {}), ...(maxTokens ? { maxTokens } : {}) },
       signal,
       (progress) => {
         if (progress.type === "content") emit({ type: "text", delta: progress.delta });
@@ -260,7 +270,9 @@ export class Agent {
       },
     );
     emit({ type: "assistant_end", servedBy: result.servedBy });
-    if (result.finishReason === "length" && result.toolCalls.length === 0 && result.content === "") {
+    if (result.promptTokens !== null && estimate !== undefined) this.templateTokens.set(tier, Math.max(0, result.promptTokens - estimate));
+    // Cut off with nothing to show and no cap of ours: the context window is full.
+    if (result.finishReason === "length" && maxTokens === undefined && result.toolCalls.length === 0 && result.content === "") {
       throw new ContextOverflow("the model ran out of room before answering; start a new chat or use a tier with a bigger context");
     }
     return result;
@@ -274,7 +286,7 @@ export class Agent {
     protectFrom: number,
     signal: AbortSignal,
     emit: (event: AgentEvent) => void,
-  ): Promise<ChatMessage[]> {
+  ): Promise<{ kept: ChatMessage[]; estimate?: number }> {
     let contextSize: number;
     const count = (text: string): Promise<number> => this.deps.llm.countTokens(tier, text, signal);
     const messageTokens = async (message: ChatMessage): Promise<number> => {
@@ -293,10 +305,12 @@ export class Agent {
       // A server without /props or /tokenize: send everything and let the server say if it is too long.
       if (error instanceof ServerError) {
         emit({ type: "status", text: "the server does not report its context size; sending the whole conversation" });
-        return this.history.slice(this.cut);
+        return { kept: this.history.slice(this.cut) };
       }
       throw error;
     }
+    const learnt = this.templateTokens.get(tier) ?? 0;
+    fixed += learnt;
     const budget = contextSize - answerReserve(contextSize);
     const decision = chooseCut(tokens, this.history, fixed, budget, this.cut, protectFrom);
     this.cut = decision.cut;
@@ -307,7 +321,7 @@ export class Agent {
         `the request needs about ${used} tokens but the ${tier} tier holds ${contextSize}; start a new chat or ask for less at once`,
       );
     }
-    return this.history.slice(this.cut);
+    return { kept: this.history.slice(this.cut), estimate: used - learnt };
   }
 
   /** Give every tool call without a result one, so the history never holds an unanswered call. */

@@ -7,6 +7,7 @@ import * as path from "node:path";
 import * as vscode from "vscode";
 
 import { Agent, type AgentEvent, type AgentSettings } from "../core/agent.js";
+import { unitStarts } from "../core/context.js";
 import type { Host } from "../core/host.js";
 import type { ChatMessage, Llm } from "../core/llm.js";
 import { TOOLS } from "../core/tools/registry.js";
@@ -14,6 +15,8 @@ import { type FromWebview, type ToWebview, isFromWebview } from "../webview/prot
 import { readSettings } from "./settings.js";
 
 export const HISTORY_KEY = "variet.history";
+/** Saved messages per workspace; older ones are dropped whole units at a time. */
+export const MAX_SAVED_MESSAGES = 400;
 /** Captured command output kept per call; the rest is elided in the middle. */
 const MAX_OUTPUT_BYTES = 16_000;
 
@@ -23,6 +26,13 @@ export interface ChatDeps {
   readonly host: Host | undefined;
   readonly llm: () => Llm;
   readonly onServedBy: (tier: string) => void;
+}
+
+/** The newest messages to keep, starting at a unit boundary so no saved tool result lacks its call. */
+export function savedTail(messages: readonly ChatMessage[]): readonly ChatMessage[] {
+  if (messages.length <= MAX_SAVED_MESSAGES) return messages;
+  const start = unitStarts(messages).find((index) => index >= messages.length - MAX_SAVED_MESSAGES) ?? messages.length;
+  return messages.slice(start);
 }
 
 export function agentSettings(): AgentSettings {
@@ -126,7 +136,7 @@ export class ChatView implements vscode.WebviewViewProvider, vscode.Disposable {
     this.turn = run(agent, controller.signal, emit).finally(async () => {
       this.running = undefined;
       this.post({ type: "busy", busy: false });
-      await this.deps.state.update(HISTORY_KEY, agent.messages);
+      await this.deps.state.update(HISTORY_KEY, savedTail(agent.messages));
     });
   }
 

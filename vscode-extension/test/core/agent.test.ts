@@ -3,7 +3,7 @@ import * as path from "node:path";
 
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 
-import { Agent, type AgentEvent, type AgentSettings, REPEAT_STOP } from "../../src/core/agent.js";
+import { Agent, type AgentEvent, type AgentSettings, MAX_RESULT_CHARS, REPEAT_STOP } from "../../src/core/agent.js";
 import { Llm } from "../../src/core/llm.js";
 import { DEFAULT_POLICY } from "../../src/core/policy.js";
 import { TOOLS } from "../../src/core/tools/registry.js";
@@ -219,6 +219,28 @@ describe("context and tiers", () => {
     const context = events.filter((e) => e.type === "context").at(-1);
     expect(context).toMatchObject({ contextSize: 3000 });
     expect(context && "droppedMessages" in context && context.droppedMessages).toBeGreaterThan(0);
+  });
+
+  it("learns the chat template's extra tokens from the answer's usage", async () => {
+    server.on("/v1/chat/completions", sse([chunk({ content: "one" }, "stop"), { choices: [], usage: { prompt_tokens: 5000, completion_tokens: 1 } }]));
+    server.on("/v1/chat/completions", textAnswer("two"));
+    const a = agent();
+    await run(a, "first");
+    await run(a, "second");
+    const [first, second] = events.filter((e): e is Extract<AgentEvent, { type: "context" }> => e.type === "context");
+    // The second estimate starts from the server's real count for the first request, not our smaller sum.
+    expect(second?.usedTokens).toBeGreaterThanOrEqual(5000);
+    expect(first?.usedTokens).toBeLessThan(5000);
+  });
+
+  it("cuts a huge tool result before it reaches the model", async () => {
+    await fs.writeFile(path.join(root, "min.js"), "x".repeat(100_000));
+    server.on("/v1/chat/completions", toolCallAnswer([{ name: "read_file", args: { path: "min.js" } }]));
+    server.on("/v1/chat/completions", textAnswer("minified"));
+    await run(agent(), "read it");
+    const result = sentMessages(1).at(-1)?.content ?? "";
+    expect(result.length).toBeLessThan(MAX_RESULT_CHARS + 200);
+    expect(result).toMatch(/more characters cut; ask for less at once\]$/);
   });
 
   it("says clearly when even the current turn cannot fit", async () => {

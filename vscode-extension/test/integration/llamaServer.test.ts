@@ -97,14 +97,16 @@ describe.skipIf(!available)("against a real llama-server (tiny model, Qwen3.5 te
     host.answers = Array.from({ length: 10 }, () => ({ approved: false }));
     const before = await snapshot(root);
     const events: AgentEvent[] = [];
-    const agent = new Agent({ llm, host, tools: TOOLS, workspaceName: "ws" });
+    // Two tools keep the prompt (and the tiny model's prefill on 2 shared cores) short.
+    const tools = TOOLS.filter((t) => t.definition.name === "read_file" || t.definition.name === "edit_file");
+    const agent = new Agent({ llm, host, tools, workspaceName: "ws" });
     const reason = await agent.run(
       "Fix the typo in main.py.",
-      { tier: "balanced", maxSteps: 2, policy: DEFAULT_POLICY, commandTimeoutMs: 5000, maxOutputBytes: 4000 },
+      { tier: "balanced", maxSteps: 1, policy: DEFAULT_POLICY, commandTimeoutMs: 5000, maxOutputBytes: 4000, maxAnswerTokens: 96 },
       new AbortController().signal,
       (e) => events.push(e),
     );
-    expect(["answered", "step_limit", "repeated_call"]).toContain(reason);
+    expect({ reason, errors: events.filter((e) => e.type === "error") }).toMatchObject({ reason: expect.stringMatching(/^(answered|step_limit|repeated_call)$/) });
     expect(events.filter((e) => e.type === "error" && e.message.startsWith("internal error"))).toEqual([]);
     const calls = agent.messages.flatMap((m) => (m.role === "assistant" ? (m.tool_calls ?? []).map((c) => c.id) : []));
     const answered = agent.messages.flatMap((m) => (m.role === "tool" ? [m.tool_call_id] : []));
@@ -112,5 +114,5 @@ describe.skipIf(!available)("against a real llama-server (tiny model, Qwen3.5 te
     // Every edit was rejected, so whatever the model tried, the workspace is as it was.
     expect(await snapshot(root)).toEqual(before);
     await fsp.rm(root, { recursive: true, force: true });
-  }, 240_000);
+  }, 180_000);
 });

@@ -6,7 +6,8 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 
 import { Llm } from "../../src/core/llm.js";
 import { Transport } from "../../src/core/transport.js";
-import { ChatView, HISTORY_KEY } from "../../src/vscode/chatView.js";
+import type { ChatMessage } from "../../src/core/llm.js";
+import { ChatView, HISTORY_KEY, MAX_SAVED_MESSAGES, savedTail } from "../../src/vscode/chatView.js";
 import { activate } from "../../src/vscode/extension.js";
 import type { ToWebview } from "../../src/webview/protocol.js";
 import { FakeHost } from "../support/fakeHost.js";
@@ -143,5 +144,21 @@ describe("activation", () => {
     expect(mock.statusBarItems[0]?.visible).toBe(true);
     for (const subscription of subscriptions) subscription.dispose();
     expect(mock.commands.size).toBe(0);
+  });
+});
+
+describe("saved history", () => {
+  it("keeps the newest messages from a unit boundary", () => {
+    const messages: ChatMessage[] = [];
+    for (let i = 0; i < 150; i++) {
+      messages.push({ role: "user", content: `q${i}` });
+      messages.push({ role: "assistant", content: null, tool_calls: [{ id: `c${i}`, type: "function", function: { name: "read_file", arguments: "{}" } }] });
+      messages.push({ role: "tool", tool_call_id: `c${i}`, content: "r" });
+    }
+    const kept = savedTail(messages);
+    expect(kept.length).toBeLessThanOrEqual(MAX_SAVED_MESSAGES);
+    expect(kept[0]?.role).not.toBe("tool");
+    expect(kept.at(-1)).toEqual(messages.at(-1));
+    expect(savedTail(messages.slice(0, 9))).toHaveLength(9);
   });
 });
