@@ -283,6 +283,9 @@ class FakeDiscord:
     # -- the REST seam --------------------------------------------------------------------------------
 
     async def _record(self, request: Request) -> None:
+        # A request is on the wire only after this await, as with a real HTTP call: a task cancelled
+        # before it sends nothing.
+        await asyncio.sleep(0)
         self.requests.append(request)
         async with self._changed:
             self._changed.notify_all()

@@ -106,25 +106,26 @@ class ButtonConfirm:
         message = await self._post(text, view, attachment)
         try:
             async with asyncio.TaskGroup() as tasks:
-                timer = tasks.create_task(self._expire(view, message, text))
+                timer = tasks.create_task(self._expire(view))
                 allowed = await view.answer
                 timer.cancel()
         except asyncio.CancelledError:
             # The agent gave up waiting (its own timeout, or shutdown): record the no, then go on cancelling.
             view.stop()
-            await asyncio.shield(self._note(message, f"{text}\n⏱️ no answer: denied", view=None))
+            await asyncio.shield(self._note(message, f"{text}\n⏱️ no answer: denied"))
             raise
+        if not timer.cancelled():
+            await self._note(message, f"{text}\n⏱️ no answer in {self._timeout_s:g} s: denied")
         log.info("discord.confirm tool=%s allowed=%s", request.tool, allowed)
         if allowed:
             self._prompts[request.call_id] = (message, text)
         return allowed
 
-    async def _expire(self, view: Approval, message: discord.Message, text: str) -> None:
+    async def _expire(self, view: Approval) -> None:
         await self._clock.sleep(self._timeout_s)
         if not view.answer.done():
             view.answer.set_result(False)
             view.stop()
-            await self._note(message, f"{text}\n⏱️ no answer in {self._timeout_s:g} s: denied", view=None)
 
     async def finished(self, call_id: str, ok: bool, detail: str) -> None:
         """Edit the outcome of an approved call into its prompt; calls that needed no prompt are skipped."""
@@ -133,12 +134,13 @@ class ButtonConfirm:
             return
         message, text = prompt
         outcome = "✅ done" if ok else f"⚠️ failed: {detail.splitlines()[0][:300] if detail else 'no detail'}"
-        await self._note(message, f"{text}\n{outcome}", view=None)
+        await self._note(message, f"{text}\n{outcome}")
 
-    async def _note(self, message: discord.Message, content: str, *, view: None) -> None:
+    async def _note(self, message: discord.Message, content: str) -> None:
+        """Edit the prompt's outcome in, and take its buttons away."""
         try:
             await message.edit(
-                content=content, view=view, allowed_mentions=discord.AllowedMentions.none(), suppress=True
+                content=content, view=None, allowed_mentions=discord.AllowedMentions.none(), suppress=True
             )
         except discord.HTTPException as exc:
             log.warning("discord.confirm_edit_failed message=%s status=%s", message.id, exc.status)
