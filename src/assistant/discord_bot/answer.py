@@ -136,7 +136,8 @@ class Answerer:
                 if isinstance(event, TierState) and event.state not in _SWAPPING:
                     continue
                 rendering.swap(swap_line(event))
-                await show()
+                # Cancelling the watcher must not cut a post short; the final show waits for this one.
+                await asyncio.shield(show())
         except SwapdControlError as exc:
             log.info("discord.swap_events_unavailable error=%s", exc)
 
