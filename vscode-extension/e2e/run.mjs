@@ -1,0 +1,115 @@
+// End to end: the packaged .vsix in a real code-server, driven by Debian's chromium through playwright-core.
+// One agent turn against a fake swapd: the model reads main.py, proposes an edit, the test clicks Accept in the
+// editor's notification, and the file on disk changes. Run with `make e2e` (not part of `make test`).
+import { spawn, execFileSync } from "node:child_process";
+import * as fs from "node:fs/promises";
+import * as http from "node:http";
+import * as os from "node:os";
+import * as path from "node:path";
+import { fileURLToPath } from "node:url";
+
+import { chromium } from "playwright-core";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const codeServer = path.join(here, "node_modules", ".bin", "code-server");
+const vsix = path.join(here, "..", "variet.vsix");
+const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
+const DEADLINE_MS = 120_000;
+
+function sse(res, chunks) {
+  res.writeHead(200, { "Content-Type": "text/event-stream", "X-Swapd-Tier": "balanced" });
+  for (const chunk of chunks) res.write(`data: ${JSON.stringify({ choices: [{ index: 0, ...chunk }] })}\n\n`);
+  res.end("data: [DONE]\n\n");
+}
+const call = (id, name, args) => [
+  { delta: { tool_calls: [{ index: 0, id, type: "function", function: { name, arguments: JSON.stringify(args) } }] }, finish_reason: null },
+  { delta: {}, finish_reason: "tool_calls" },
+];
+
+/** The fake swapd (docs/architecture.md, "swapd's LAN port"): a scripted model for one turn. */
+function fakeSwapd() {
+  const answers = [
+    call("c1", "read_file", { path: "main.py" }),
+    call("c2", "edit_file", { path: "main.py", search: "helo", replace: "hello" }),
+    [{ delta: { content: "Fixed the **typo**." }, finish_reason: "stop" }],
+  ];
+  return http.createServer((req, res) => {
+    let body = "";
+    req.on("data", (c) => (body += c));
+    req.on("end", () => {
+      const url = req.url ?? "";
+      if (url.startsWith("/props")) return res.end(JSON.stringify({ default_generation_settings: { n_ctx: 32768 } }));
+      if (url.startsWith("/tokenize")) return res.end(JSON.stringify({ tokens: Array.from({ length: Math.ceil(body.length / 4) }, () => 1) }));
+      if (url.startsWith("/v1/chat/completions")) return sse(res, answers.shift() ?? [{ delta: { content: "done" }, finish_reason: "stop" }]);
+      res.writeHead(404).end();
+    });
+  });
+}
+
+async function listen(server) {
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return server.address().port;
+}
+
+async function freePort() {
+  const probe = http.createServer();
+  const port = await listen(probe);
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
+}
+
+/** Outside readiness with a deadline. */
+async function waitFor(what, check, ms = DEADLINE_MS) {
+  const end = Date.now() + ms;
+  for (;;) {
+    if (await check().catch(() => false)) return;
+    if (Date.now() > end) throw new Error(`e2e: timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+const base = await fs.mkdtemp(path.join(os.tmpdir(), "variet-e2e-"));
+const workspace = path.join(base, "ws");
+const userData = path.join(base, "user");
+const extensions = path.join(base, "extensions");
+await fs.mkdir(workspace);
+await fs.mkdir(path.join(userData, "User"), { recursive: true });
+await fs.writeFile(path.join(workspace, "main.py"), "print('helo')\n");
+
+const swapd = fakeSwapd();
+const swapdPort = await listen(swapd);
+await fs.writeFile(
+  path.join(userData, "User", "settings.json"),
+  JSON.stringify({ "variet.serverUrl": `http://127.0.0.1:${swapdPort}`, "security.workspace.trust.enabled": false, "workbench.startupEditor": "none" }),
+);
+execFileSync(codeServer, ["--user-data-dir", userData, "--extensions-dir", extensions, "--install-extension", vsix], { stdio: "inherit" });
+
+const port = await freePort();
+const server = spawn(
+  codeServer,
+  ["--auth", "none", "--bind-addr", `127.0.0.1:${port}`, "--user-data-dir", userData, "--extensions-dir", extensions, "--disable-telemetry", "--disable-update-check", "--disable-workspace-trust", workspace],
+  { stdio: "inherit", detached: true },
+);
+let browser;
+try {
+  await waitFor("code-server", async () => (await fetch(`http://127.0.0.1:${port}/healthz`)).ok);
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--headless", "--no-sandbox", "--disable-background-networking"] });
+  const page = await browser.newPage();
+  page.setDefaultTimeout(DEADLINE_MS);
+  await page.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(workspace)}`);
+  await page.locator(".monaco-workbench").waitFor();
+  await page.locator('.activitybar a.action-label[aria-label="Variet"]').click();
+  const chat = page.frameLocator("iframe.webview").frameLocator("iframe");
+  await chat.locator("#input").fill("fix the typo in main.py");
+  await chat.locator("#input").press("Enter");
+  await page.locator('.notifications-toasts .monaco-button:has-text("Accept")').click();
+  await chat.locator("text=Fixed the typo").waitFor();
+  const text = await fs.readFile(path.join(workspace, "main.py"), "utf8");
+  if (text !== "print('hello')\n") throw new Error(`e2e: main.py is ${JSON.stringify(text)} after accepting the edit`);
+  console.log("e2e: ok (one agent turn, edit approved in the diff, file changed)");
+} finally {
+  await browser?.close();
+  if (server.pid) process.kill(-server.pid, "SIGTERM");
+  swapd.close();
+  await fs.rm(base, { recursive: true, force: true });
+}
