@@ -8,11 +8,13 @@
   fastapi,
   uvicorn,
   httpx,
+  sniffio,
   click,
   pydantic,
   nvidia-ml-py,
   discordpy,
   mcp,
+  jsonschema,
   google-api-python-client,
   google-auth-oauthlib,
   prometheus-client,
@@ -23,6 +25,7 @@ let
     fastapi
     uvicorn
     httpx
+    sniffio
     click
     pydantic
     # NixOS patches it to find libnvidia-ml.so.1 under /run/opengl-driver.
@@ -30,6 +33,7 @@ let
     # Text only: no voice, so no libopus or ffmpeg in the closure.
     (discordpy.override { withVoice = false; })
     mcp
+    jsonschema
     google-api-python-client
     google-auth-oauthlib
     prometheus-client

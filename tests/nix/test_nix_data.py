@@ -6,8 +6,10 @@ the result must pass the same pydantic models `swapd check-config` and `assistan
 """
 
 import json
+import re
 import shutil
 import subprocess
+import tomllib
 from pathlib import Path
 from typing import NamedTuple
 
@@ -229,3 +231,40 @@ def test_machine_a_allows_unfree_for_cuda_and_the_driver_only() -> None:
 
     assert allowed == [True, True, True, False, False]
     assert evaluate("(import ./nix/machine-a-nixpkgs-config.nix { lib = { }; }).cudaCapabilities") == ["8.6"]
+
+
+# PyPI name -> nixpkgs python3Packages attribute, where they differ.
+NIXPKGS_NAMES = {"discord.py": "discordpy"}
+VARIET_DEPENDENCIES = """
+let
+  stub = name: {{ override = _: name; }} // {{ outPath = name; }};
+  package = import ./nix/variet.nix (
+    builtins.mapAttrs (name: _: stub name) (builtins.functionArgs (import ./nix/variet.nix))
+    // {{
+      lib = {{
+        fileset = {{ toSource = _: "src"; unions = x: x; }};
+        licenses.mit = "mit";
+        platforms.linux = [ ];
+      }};
+      buildPythonApplication = args: args;
+    }}
+  );
+in
+map (dependency: if builtins.isString dependency then dependency else dependency.outPath) package.dependencies
+"""
+
+
+def test_the_nix_package_depends_on_what_pyproject_lists() -> None:
+    """A dependency added to pyproject.toml must reach nix/variet.nix too, or the Nix build lacks it."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    wanted = {
+        NIXPKGS_NAMES.get(name, name)
+        for name in (
+            re.split(r"[<>=!~;\[ ]", spec, maxsplit=1)[0].lower() for spec in project["dependencies"]
+        )
+    }
+
+    packaged = evaluate(VARIET_DEPENDENCIES.format())
+
+    assert isinstance(packaged, list)
+    assert set(packaged) == wanted
