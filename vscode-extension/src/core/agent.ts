@@ -7,7 +7,7 @@ import { Aborted, ContextOverflow, ServerError, ToolFailed, VarietError, throwIf
 import type { ApprovalAnswer, ApprovalRequest, Host } from "./host.js";
 import { MESSAGE_OVERHEAD_TOKENS, answerReserve, chooseCut } from "./context.js";
 import type { ChatMessage, ChatResult, Llm, ToolCall } from "./llm.js";
-import { type ApprovalPolicy, needsApproval } from "./policy.js";
+import { type ApprovalPolicy, needsApproval, rejectionResult } from "./policy.js";
 import { parseArguments } from "./tools/arguments.js";
 import { toolSchemas } from "./tools/registry.js";
 import type { ReadLedger, Tool, ToolOutcome } from "./tools/tool.js";
@@ -229,6 +229,11 @@ export class Agent {
       needsApproval(settings.policy, tool.definition.kind) ? this.deps.host.approve(request, signal) : { approved: true };
     try {
       const args = parseArguments(tool.definition, call.function.arguments);
+      // Edits and commands ask inside the tool, with the diff or the command line; reads ask here, up front.
+      if (tool.definition.kind === "read") {
+        const answer = await approve({ kind: "read", tool: tool.definition.name, summary: `${tool.definition.name} ${JSON.stringify(args)}` });
+        if (!answer.approved) return { status: "rejected", content: rejectionResult(tool.definition.name, answer.reason) };
+      }
       return await tool.run(args, {
         workspace: this.workspace,
         host: this.deps.host,

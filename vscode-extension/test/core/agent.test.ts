@@ -134,6 +134,34 @@ describe("a turn with tools", () => {
   });
 });
 
+describe("approval policy", () => {
+  it("read tools ask when the policy says so, and a no is the tool result", async () => {
+    host.answers = [{ approved: false }];
+    server.on("/v1/chat/completions", toolCallAnswer([{ name: "read_file", args: { path: "main.py" } }]));
+    server.on("/v1/chat/completions", textAnswer("ok"));
+    await run(agent(), "read", { ...settings, policy: { ...DEFAULT_POLICY, read: "ask" } });
+    expect(host.approvals).toEqual([{ kind: "read", tool: "read_file", summary: 'read_file {"path":"main.py"}' }]);
+    expect(toolResults()[0]).toMatchObject({ status: "rejected", content: expect.stringContaining("rejected this read_file call") });
+  });
+
+  it("edits and commands run without a question when set to auto", async () => {
+    server.on("/v1/chat/completions", toolCallAnswer([{ name: "write_file", args: { path: "new.txt", content: "x" } }]));
+    server.on("/v1/chat/completions", toolCallAnswer([{ name: "run_command", args: { command: "cat new.txt" } }]));
+    server.on("/v1/chat/completions", textAnswer("ok"));
+    await run(agent(), "go", { ...settings, policy: { read: "auto", edit: "auto", command: "auto" } });
+    expect(host.approvals).toEqual([]);
+    expect(toolResults().map((r) => r.content)).toEqual([expect.stringMatching(/^created new.txt/), "exit code 0\nx"]);
+  });
+
+  it("by default reads do not ask, edits and commands do", async () => {
+    server.on("/v1/chat/completions", toolCallAnswer([{ name: "list_files", args: { glob: "*" } }]));
+    server.on("/v1/chat/completions", toolCallAnswer([{ name: "run_command", args: { command: "true" } }]));
+    server.on("/v1/chat/completions", textAnswer("ok"));
+    await run(agent(), "go");
+    expect(host.approvals.map((a) => a.kind)).toEqual(["command"]);
+  });
+});
+
 describe("guards", () => {
   it("the same call repeated is answered with a warning, then the turn stops", async () => {
     server.always("/v1/chat/completions", toolCallAnswer([{ name: "list_files", args: { glob: "**" } }]));

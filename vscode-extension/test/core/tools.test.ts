@@ -173,3 +173,12 @@ describe("get_diagnostics and arguments", () => {
     expect(parseArguments(read, '{"path":"a","start":"2"}')).toEqual({ path: "a", start: 2 });
   });
 });
+
+describe("line endings", () => {
+  it("edits a CRLF file with the model's LF text and keeps CRLF", async () => {
+    await fs.writeFile(path.join(root, "win.txt"), "one\r\ntwo\r\nthree\r\n");
+    await tool("read_file")({ path: "win.txt" });
+    await tool("edit_file")({ path: "win.txt", search: "one\ntwo", replace: "one\n2" });
+    expect(await fs.readFile(path.join(root, "win.txt"), "utf8")).toBe("one\r\n2\r\nthree\r\n");
+  });
+});

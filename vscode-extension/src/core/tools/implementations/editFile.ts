@@ -12,10 +12,15 @@ function occurrences(haystack: string, needle: string): number {
 
 /** Exact search/replace: validated completely (read first, unchanged since, unique match) before the user sees a diff. */
 export async function editFile(args: Arguments, context: ToolContext): Promise<ToolOutcome> {
-  const search = stringArg(args, "search");
-  const replace = stringArg(args, "replace");
+  let search = stringArg(args, "search");
+  let replace = stringArg(args, "replace");
   if (search === "") throw new ToolFailed("search is empty; copy the exact text to replace from read_file");
   const file = await context.workspace.read(stringArg(args, "path"));
+  // Models write \n; a Windows-style file keeps its \r\n line ends.
+  if (file.text.includes("\r\n") && !search.includes("\r")) {
+    search = search.replace(/\n/g, "\r\n");
+    replace = replace.replace(/\r?\n/g, "\r\n");
+  }
   const readDigest = context.reads.get(file.relative);
   if (readDigest === undefined) throw new ToolFailed(`read '${file.relative}' with read_file before editing it`);
   if (readDigest !== file.digest) {
