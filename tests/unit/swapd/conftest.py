@@ -3,7 +3,6 @@
 import asyncio
 import contextlib
 import re
-import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -13,10 +12,11 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from localhost import free_port
 from starlette.applications import Starlette
 
 from swapd import config as configuration
-from swapd.app import Secrets, build
+from swapd.app import Secrets, build, lan_socket
 from swapd.events import EventHub
 from swapd.gpu import GpuProbe
 
@@ -121,7 +121,7 @@ async def running(
 @contextlib.asynccontextmanager
 async def serving(app: Starlette) -> AsyncIterator[str]:
     """The app of `running` (its lifespan already entered) behind a real uvicorn on a loopback port."""
-    sock = socket.create_server(("127.0.0.1", 0))
+    sock = lan_socket(make_config(Path("/nonexistent"), port=free_port()))
     port = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="off"))
     task = asyncio.create_task(server.serve(sockets=[sock]))

@@ -2,13 +2,16 @@
 
 import asyncio
 import json
+import socket
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from conftest import ADMIN_TOKEN, API_KEY, make_config, running, tier
+from localhost import free_port
 
+from swapd.app import lan_socket
 from swapd.gpu import FileGpu
 
 pytestmark = pytest.mark.anyio
@@ -237,3 +240,20 @@ async def test_swapd_comes_back_on_the_persisted_tier(tmp_path: Path) -> None:
     assert (tmp_path / "state" / "active-tier").read_text() == "deep"
     async with running(config) as swapd:
         await swapd.wait_for("deep")
+
+
+async def test_lan_connections_have_nagle_off(tmp_path: Path) -> None:
+    """Regression: with Nagle on, every answer's second small write waited 40 ms for a delayed ACK."""
+    listener = lan_socket(make_config(tmp_path, port=free_port()))
+    accepted: asyncio.Queue[int] = asyncio.Queue()
+
+    async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        sock = writer.get_extra_info("socket")
+        accepted.put_nowait(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+        writer.close()
+
+    server = await asyncio.start_server(on_connect, sock=listener)
+    async with server:
+        _, writer = await asyncio.open_connection(*listener.getsockname())
+        assert await accepted.get() == 1
+        writer.close()
