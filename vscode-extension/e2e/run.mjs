@@ -26,6 +26,33 @@ const call = (id, name, args) => [
   { delta: {}, finish_reason: "tool_calls" },
 ];
 
+const ADMIN_TOKEN = "e2e-admin-token";
+const swaps = [];
+
+/** The control API (docs/architecture.md, "swapd's control API"), for the status bar and Switch Tier. */
+function control(req, res, body) {
+  if (req.headers.authorization !== `Bearer ${ADMIN_TOKEN}`) {
+    res.writeHead(401, { "Content-Type": "application/json" });
+    return res.end(JSON.stringify({ error: { message: "bad admin token", code: 401, source: "swapd" } }));
+  }
+  const url = req.url ?? "";
+  if (url.startsWith("/swapd/status")) return res.end(JSON.stringify({ tier: "balanced", state: "ready", pinned: null }));
+  if (url.startsWith("/swapd/tiers")) {
+    return res.end(JSON.stringify(["fast", "balanced", "deep"].map((name) => ({ name, aliases: [], state: name === "balanced" ? "ready" : "stopped", ctx_size: 32768, vram_mib: 0 }))));
+  }
+  if (url.startsWith("/swapd/swap")) {
+    swaps.push(JSON.parse(body));
+    res.writeHead(202, { "Content-Type": "application/json" });
+    return res.end(JSON.stringify({ tier: "deep", state: "starting" }));
+  }
+  if (url.startsWith("/swapd/events")) {
+    res.writeHead(200, { "Content-Type": "text/event-stream" });
+    // Stays open, as swapd's stream does.
+    return res.write(`event: state\ndata: ${JSON.stringify({ tier: "deep", state: "starting", phase: "load", progress: 0.4, message: null })}\n\n`);
+  }
+  res.writeHead(404).end();
+}
+
 /** The fake swapd (docs/architecture.md, "swapd's LAN port"): a scripted model for one turn. */
 function fakeSwapd() {
   const answers = [
@@ -38,6 +65,7 @@ function fakeSwapd() {
     req.on("data", (c) => (body += c));
     req.on("end", () => {
       const url = req.url ?? "";
+      if (url.startsWith("/swapd/")) return control(req, res, body);
       if (url.startsWith("/props")) return res.end(JSON.stringify({ default_generation_settings: { n_ctx: 32768 } }));
       if (url.startsWith("/tokenize")) return res.end(JSON.stringify({ tokens: Array.from({ length: Math.ceil(body.length / 4) }, () => 1) }));
       if (url.startsWith("/v1/chat/completions")) return sse(res, answers.shift() ?? [{ delta: { content: "done" }, finish_reason: "stop" }]);
@@ -104,9 +132,24 @@ try {
   await chat.locator("#input").press("Enter");
   await page.locator('.notifications-toasts .monaco-button:has-text("Accept")').click();
   await chat.locator("text=Fixed the typo").waitFor();
+  await chat.locator("summary", { hasText: "✓ edit_file main.py" }).waitFor();
   const text = await fs.readFile(path.join(workspace, "main.py"), "utf8");
   if (text !== "print('hello')\n") throw new Error(`e2e: main.py is ${JSON.stringify(text)} after accepting the edit`);
-  console.log("e2e: ok (one agent turn, edit approved in the diff, file changed)");
+  console.log("e2e: agent turn ok (edit approved in the diff, file changed, tool cards shown)");
+
+  // Tiers: set the admin token through its command, watch the live state, switch tier from the status bar.
+  await page.keyboard.press("F1");
+  await page.keyboard.type("Variet: Set Admin Token");
+  await page.keyboard.press("Enter");
+  await page.locator(".quick-input-widget input[type=password]").fill(ADMIN_TOKEN);
+  await page.keyboard.press("Enter");
+  const item = page.locator(".statusbar-item", { hasText: "deep loading 40%" });
+  await item.waitFor();
+  await item.click();
+  await page.locator(".quick-input-list .monaco-list-row", { hasText: "deep" }).click();
+  await waitFor("the swap request", async () => swaps.length > 0);
+  if (JSON.stringify(swaps[0]) !== JSON.stringify({ tier: "deep", force: false })) throw new Error(`e2e: swap body ${JSON.stringify(swaps[0])}`);
+  console.log("e2e: tiers ok (admin token in SecretStorage, live status 'deep loading 40%', swap posted)");
 } finally {
   await browser?.close();
   if (server.pid) process.kill(-server.pid, "SIGTERM");
