@@ -54,6 +54,9 @@ const SYSTEM_PROMPT = `You are Variet, a coding agent working inside the user's 
 - The user approves edits and commands; if they reject one, do not repeat it: change course or ask.
 - Call one tool at a time and wait for its result. When the task is done, answer briefly without calling a tool.`;
 
+/** After a plan, so the request does not end on an assistant message (llama-server would continue it as a prefill). */
+const ACT_INSTRUCTION = "Now carry out the plan above, one tool call at a time.";
+
 const PLAN_INSTRUCTION =
   "Before acting: write a short numbered plan for the request above (files to read, changes, checks). Do not call tools and do not write the code yet.";
 
@@ -161,12 +164,15 @@ export class Agent {
     const seen = new Map<string, number>();
     let generation = 0;
     for (let step = 0; step < settings.maxSteps; step++) {
-      const result = await this.ask(settings.tier, true, protectFrom, settings.maxAnswerTokens, signal, emit);
+      const afterPlan = this.history.at(-1)?.role === "assistant";
+      const result = await this.ask(settings.tier, true, protectFrom, settings.maxAnswerTokens, signal, emit, afterPlan ? ACT_INSTRUCTION : undefined);
       let calls = result.toolCalls;
       let content = result.content;
       if (calls.length === 0) {
         const leaked = extractLeakedCalls(result.content, new Set(this.byName.keys()));
-        const fromReasoning = leaked.calls.length === 0 ? extractLeakedCalls(result.reasoning, new Set(this.byName.keys())) : undefined;
+        // Calls in the reasoning count only when there is no answer: thinking often mentions a call it then decides against.
+        const fromReasoning =
+          leaked.calls.length === 0 && leaked.text.trim() === "" ? extractLeakedCalls(result.reasoning, new Set(this.byName.keys())) : undefined;
         const found = leaked.calls.length > 0 ? leaked.calls : (fromReasoning?.calls ?? []);
         if (leaked.calls.length > 0) content = leaked.text;
         calls = found.map((call, index) => ({

@@ -136,7 +136,9 @@ export class ChatView implements vscode.WebviewViewProvider, vscode.Disposable {
     this.turn = run(agent, controller.signal, emit).finally(async () => {
       this.running = undefined;
       this.post({ type: "busy", busy: false });
-      await this.deps.state.update(HISTORY_KEY, savedTail(agent.messages));
+      await this.deps.state.update(HISTORY_KEY, savedTail(agent.messages)).then(undefined, (error: unknown) => {
+        this.post({ type: "notice", text: `The conversation could not be saved: ${String(error)}` });
+      });
     });
   }
 

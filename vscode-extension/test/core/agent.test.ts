@@ -120,6 +120,22 @@ describe("a turn with tools", () => {
     expect(second[3]?.content).toContain("print('helo')");
   });
 
+  it("a call mentioned in the reasoning is ignored when the model answered", async () => {
+    server.on(
+      "/v1/chat/completions",
+      sse([chunk({ reasoning_content: "<tool_call>\n<function=read_file>\n<parameter=path>\nmain.py\n</parameter>\n</function>\n</tool_call>" }), chunk({ content: "No need to read it." }, "stop")]),
+    );
+    expect(await run(agent(), "q")).toBe("answered");
+    expect(toolResults()).toEqual([]);
+  });
+
+  it("a call leaked into the reasoning runs when there is no answer", async () => {
+    server.on("/v1/chat/completions", sse([chunk({ reasoning_content: "<function=read_file><parameter=path>main.py</parameter></function>" }), chunk({}, "stop")]));
+    server.on("/v1/chat/completions", textAnswer("read"));
+    expect(await run(agent(), "q")).toBe("answered");
+    expect(toolResults()[0]?.status).toBe("ok");
+  });
+
   it("unknown tools and bad arguments get error results, not a crash", async () => {
     server
       .on("/v1/chat/completions", toolCallAnswer([{ name: "web_search", args: { query: "x" } }, { name: "read_file", args: { query: "x" } }]))
@@ -288,6 +304,8 @@ describe("context and tiers", () => {
     expect(plan?.messages.at(-1)?.content).toMatch(/short numbered plan/);
     expect(act?.model).toBe("balanced");
     expect(act?.tools).toBeDefined();
-    expect(act?.messages.map((m) => m.role)).toEqual(["system", "user", "assistant"]);
+    // The act request must not end on the plan (an assistant message llama-server would continue).
+    expect(act?.messages.map((m) => m.role)).toEqual(["system", "user", "assistant", "user"]);
+    expect(act?.messages.at(-1)?.content).toMatch(/carry out the plan/);
   });
 });
