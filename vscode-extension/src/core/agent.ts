@@ -3,6 +3,8 @@
  * results back, until it answers without a call. It reports typed events and owns no UI and no storage.
  * The system prompt and tool list never change within a workspace, so llama.cpp's prompt cache keeps hitting.
  */
+import { randomUUID } from "node:crypto";
+
 import { Aborted, ContextOverflow, ServerError, ToolFailed, VarietError, throwIfAborted } from "./errors.js";
 import type { ApprovalAnswer, ApprovalRequest, Host } from "./host.js";
 import { MESSAGE_OVERHEAD_TOKENS, answerReserve, chooseCut } from "./context.js";
@@ -176,7 +178,8 @@ export class Agent {
         const found = leaked.calls.length > 0 ? leaked.calls : (fromReasoning?.calls ?? []);
         if (leaked.calls.length > 0) content = leaked.text;
         calls = found.map((call, index) => ({
-          id: `leaked_${step}_${index}`,
+          // Unique across turns and restored histories: results and UI cards are matched by id.
+          id: `leaked_${randomUUID().slice(0, 8)}_${index}`,
           type: "function" as const,
           function: { name: call.name, arguments: call.arguments },
         }));

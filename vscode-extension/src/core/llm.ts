@@ -3,6 +3,8 @@
  * from argument deltas by index, prefill progress, and a wait-and-retry while swapd swaps tiers (503 + Retry-After).
  * Token counts and the context size come from llama-server itself (`/tokenize`, `/props`).
  */
+import { randomUUID } from "node:crypto";
+
 import { Aborted, ContextOverflow, ServerError, VarietError } from "./errors.js";
 import { SseParser } from "./sse.js";
 import { Transport, envelopeMessage } from "./transport.js";
@@ -209,7 +211,7 @@ export class Llm {
     const toolCalls: ToolCall[] = [...calls.entries()]
       .sort(([a], [b]) => a - b)
       .map(([index, call]) => ({
-        id: call.id || `call_${index}_${Date.now().toString(36)}`,
+        id: call.id || `call_${randomUUID().slice(0, 8)}_${index}`,
         type: "function" as const,
         function: { name: call.name, arguments: call.arguments },
       }));

@@ -136,6 +136,19 @@ describe("a turn with tools", () => {
     expect(toolResults()[0]?.status).toBe("ok");
   });
 
+  it("leaked calls get ids that stay unique across turns", async () => {
+    const leak = "<tool_call>\n<function=read_file>\n<parameter=path>\nmain.py\n</parameter>\n</function>\n</tool_call>";
+    const a = agent();
+    for (let turn = 0; turn < 2; turn++) {
+      server.on("/v1/chat/completions", textAnswer(leak));
+      server.on("/v1/chat/completions", textAnswer("ok"));
+      await run(a, `turn ${turn}`);
+    }
+    const ids = a.messages.flatMap((m) => (m.role === "assistant" ? (m.tool_calls ?? []).map((c) => c.id) : []));
+    expect(ids).toHaveLength(2);
+    expect(new Set(ids).size).toBe(2);
+  });
+
   it("unknown tools and bad arguments get error results, not a crash", async () => {
     server
       .on("/v1/chat/completions", toolCallAnswer([{ name: "web_search", args: { query: "x" } }, { name: "read_file", args: { query: "x" } }]))
