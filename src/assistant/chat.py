@@ -10,11 +10,7 @@ import json
 import logging
 import signal
 import threading
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import TextIO
-
-import httpx
 
 from assistant.agent import (
     Agent,
@@ -26,12 +22,12 @@ from assistant.agent import (
     ToolCallStarted,
     TurnFailed,
 )
-from assistant.config import TIERS, AssistantConfig, LlmSettings
-from assistant.credentials import credential_path, read_secret
+from assistant.config import TIERS, AssistantConfig
 from assistant.errors import AssistantError
 from assistant.llm import LlmClient, PromptProgress, ReasoningDelta, SwapWait, TextDelta
 from assistant.mcp_client import ToolServers
 from assistant.policy import ConfirmationRequest, Policy
+from assistant.session import open_session
 from assistant.swapd_control import SwapdControl, SwapDone, TierState
 
 log = logging.getLogger(__name__)
@@ -361,40 +357,11 @@ class Terminal:
             self._at_line_start = text.endswith("\n")
 
 
-def _api_key(settings: LlmSettings) -> str | None:
-    """The swapd API key if one is configured; a swapd without keys (the demo) needs none."""
-    if settings.api_key_file is None and credential_path(settings.api_key_credential) is None:
-        return None
-    return read_secret(settings.api_key_credential, settings.api_key_file)
-
-
-@asynccontextmanager
-async def _session(
-    config: AssistantConfig,
-) -> AsyncIterator[tuple[LlmClient, ToolServers, SwapdControl | None]]:
-    settings = config.llm
-    async with (
-        httpx.AsyncClient() as http,
-        ToolServers.started(config.mcp) as tools,
-        SwapdControl.connect(settings) as control,
-    ):
-        llm = LlmClient(
-            http,
-            str(settings.url),
-            _api_key(settings),
-            idle_timeout_s=settings.idle_timeout_s,
-            connect_timeout_s=settings.connect_timeout_s,
-            swap_wait_s=settings.swap_wait_s,
-            max_tokens=settings.max_tokens,
-            temperature=settings.temperature,
-        )
-        yield llm, tools, control
-
-
 async def chat(config: AssistantConfig, stdin: TextIO, stdout: TextIO, *, tty: bool) -> int:
     """Run the REPL until /quit or the end of input; the exit code."""
     lines = Lines(stdin)
-    async with _session(config) as (llm, tools, control):
+    async with open_session(config) as session:
+        llm, tools, control = session.llm, session.tools, session.control
         for state in tools.states():
             if not state.running:
                 stdout.write(f"[warning] tool server {state.name} did not start: {state.error}\n")

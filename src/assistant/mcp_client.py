@@ -237,21 +237,28 @@ class ToolServers:
         for name, instance in (in_process or {}).items():
             servers[name] = _Server(name, McpServerSettings(command=("in-process",)), None, instance)
         manager = cls(servers)
-        async with asyncio.TaskGroup() as group:
-            for server in servers.values():
-                group.create_task(server.supervise(), name=f"mcp-{server.name}")
-            try:
+        try:
+            async with asyncio.TaskGroup() as group:
                 for server in servers.values():
-                    try:
-                        async with asyncio.timeout(server.settings.start_timeout_s):
-                            await server.ready.wait()
-                    except TimeoutError:
-                        server.error = f"did not start within {server.settings.start_timeout_s:.0f}s"
-                manager._refresh()
-                yield manager
-            finally:
-                for server in servers.values():
-                    server.stop.set()
+                    group.create_task(server.supervise(), name=f"mcp-{server.name}")
+                try:
+                    for server in servers.values():
+                        try:
+                            async with asyncio.timeout(server.settings.start_timeout_s):
+                                await server.ready.wait()
+                        except TimeoutError:
+                            server.error = f"did not start within {server.settings.start_timeout_s:.0f}s"
+                    manager._refresh()
+                    yield manager
+                finally:
+                    for server in servers.values():
+                        server.stop.set()
+        except BaseExceptionGroup as group:
+            # The supervisors keep their own errors, so a group here carries the caller's one
+            # exception: let it leave as itself, not wrapped.
+            if len(group.exceptions) == 1:
+                raise group.exceptions[0] from group.exceptions[0].__cause__
+            raise
 
     def specs(self) -> list[ToolSpec]:
         """The tools on offer, in a stable order (it is part of the cached prompt prefix)."""

@@ -13,11 +13,10 @@ from contextlib import asynccontextmanager
 
 import aiohttp
 import discord
-import httpx
 from discord import app_commands
 
-from assistant.config import AssistantConfig, LlmSettings
-from assistant.credentials import credential_path, read_secret
+from assistant.config import AssistantConfig
+from assistant.credentials import read_secret
 from assistant.discord_bot.access import Arrival, Place, Verdict, decide
 from assistant.discord_bot.answer import NO_MENTIONS, Answerer, Backend
 from assistant.discord_bot.chain import Chains, NodeCache
@@ -25,10 +24,8 @@ from assistant.discord_bot.clock import Clock, SystemClock
 from assistant.discord_bot.commands import Commands
 from assistant.discord_bot.settings import DiscordSettings
 from assistant.errors import AssistantError, DiscordLoginFailed
-from assistant.llm import LlmClient
-from assistant.mcp_client import ToolServers
 from assistant.policy import Policy
-from assistant.swapd_control import SwapdControl
+from assistant.session import open_session
 
 log = logging.getLogger(__name__)
 
@@ -171,36 +168,20 @@ class _Redact(logging.Filter):
         return True
 
 
-def _api_key(settings: LlmSettings) -> str | None:
-    if settings.api_key_file is None and credential_path(settings.api_key_credential) is None:
-        return None
-    return read_secret(settings.api_key_credential, settings.api_key_file)
-
-
 @asynccontextmanager
 async def backend_for(config: AssistantConfig) -> AsyncIterator[Backend]:
     """The same LLM client, tool servers, policy and control API as `assistant chat`, for this process."""
-    settings = config.llm
-    async with (
-        httpx.AsyncClient() as http,
-        ToolServers.started(config.mcp) as tools,
-        SwapdControl.connect(settings) as control,
-    ):
-        llm = LlmClient(
-            http,
-            str(settings.url),
-            _api_key(settings),
-            idle_timeout_s=settings.idle_timeout_s,
-            connect_timeout_s=settings.connect_timeout_s,
-            swap_wait_s=settings.swap_wait_s,
-            max_tokens=settings.max_tokens,
-            temperature=settings.temperature,
-        )
-        for state in tools.states():
+    async with open_session(config) as session:
+        for state in session.tools.states():
             if not state.running:
                 log.warning("discord.tool_server_down server=%s error=%s", state.name, state.error)
         yield Backend(
-            llm, tools, Policy(config.policy), config.chat, config.policy.confirm_timeout_s, control
+            session.llm,
+            session.tools,
+            Policy(config.policy),
+            config.chat,
+            config.policy.confirm_timeout_s,
+            session.control,
         )
 
 
@@ -221,15 +202,6 @@ async def run(config: AssistantConfig, settings: DiscordSettings) -> None:
         loop.add_signal_handler(signum, stop.set)
     try:
         await _serve(config, settings, token, stop)
-    except ExceptionGroup as group:
-        # The tool servers' task group wraps errors; a user-facing one leaves as itself.
-        ours = group.subgroup(lambda exc: isinstance(exc, AssistantError))
-        if ours is None:
-            raise
-        first: BaseException = ours
-        while isinstance(first, BaseExceptionGroup):
-            first = first.exceptions[0]
-        raise first from first.__cause__
     finally:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)

@@ -6,7 +6,7 @@ import pytest
 from agent_rig import INJECTION, desk_server
 
 from assistant.config import McpSettings
-from assistant.errors import ToolFailed
+from assistant.errors import CredentialMissing, ToolFailed
 from assistant.mcp_client import ToolServers, tool_name
 
 
@@ -54,3 +54,14 @@ def test_bad_calls_fail_with_a_message_the_model_can_act_on() -> None:
                 await tools.call("desk__lookup", {"query": 3})
 
     asyncio.run(go())
+
+
+def test_an_error_in_the_callers_block_leaves_as_itself_not_as_a_group() -> None:
+    """Front ends print an AssistantError as one line; a task-group wrapper would become a traceback."""
+
+    async def go() -> None:
+        async with ToolServers.started(McpSettings(), in_process={"desk": desk_server()}):
+            raise CredentialMissing("secret 'api-key': no file at /nowhere; create it with mode 0600")
+
+    with pytest.raises(CredentialMissing, match="create it with mode 0600"):
+        asyncio.run(go())
