@@ -116,12 +116,14 @@ Item = Head | bytes | Stop
 
 
 class Exchange:
-    """One upstream call, run by a pump task that this object owns and `close` always reaps."""
+    """One upstream call, run by a pump task that this object owns; `cancel` and `closed` reap it."""
 
-    def __init__(self, client: httpx.AsyncClient, ticket: Ticket, request: httpx.Request) -> None:
+    def __init__(
+        self, client: httpx.AsyncClient, ticket: Ticket, request: Callable[[], httpx.Request]
+    ) -> None:
         self.ticket = ticket
         self._client = client
-        self._request = request
+        self._request = request  # built afresh for the retry: a sent request's stream may be spent
         # Unbounded on purpose: llama-server's output is bounded by max_tokens and read as it comes.
         self._items: asyncio.Queue[Item] = asyncio.Queue()
         self._pump = asyncio.create_task(self._run())
@@ -129,12 +131,12 @@ class Exchange:
 
     async def _send(self) -> httpx.Response:
         try:
-            return await self._client.send(self._request, stream=True)
+            return await self._client.send(self._request(), stream=True)
         except RETRYABLE as exc:
             log.info(line("upstream.retry", tier=self.ticket.tier, error=type(exc).__name__))
         try:
-            return await self._client.send(self._request, stream=True)
-        except httpx.HTTPError as exc:
+            return await self._client.send(self._request(), stream=True)
+        except (httpx.HTTPError, httpx.StreamError) as exc:
             raise UpstreamUnavailable(
                 f"llama-server for tier {self.ticket.tier!r} did not answer: {exc}"
             ) from exc
@@ -150,7 +152,7 @@ class Exchange:
             async for chunk in response.aiter_raw():
                 self._items.put_nowait(chunk)
             self._items.put_nowait(Stop())
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.StreamError) as exc:
             self._items.put_nowait(Stop(UpstreamUnavailable(f"llama-server broke off the response: {exc}")))
         finally:
             await response.aclose()
@@ -205,7 +207,7 @@ class Relay(Response):
             await error_response(exc)(scope, receive, send)
             return
         try:
-            exchange = Exchange(self._proxy.client, ticket, self._upstream(ticket.upstream))
+            exchange = Exchange(self._proxy.client, ticket, lambda: self._upstream(ticket.upstream))
         except BaseException:
             driver.release(ticket)
             raise
