@@ -88,6 +88,12 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return error_response(NotFound(f"no such endpoint: {request.method} {request.url.path}"))
 
 
+def _driver_ended(task: "asyncio.Task[None]") -> None:
+    """The driver ends only at shutdown; anything else is a bug that leaves requests waiting: say so."""
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        log.critical(line("driver.died", error=exc), exc_info=exc)
+
+
 async def _internal(request: Request, exc: Exception) -> Response:
     log.exception(line("request.internal_error", path=request.url.path), exc_info=exc)
     return error_response(SwapdError("internal error in swapd; see its log"))
@@ -127,6 +133,7 @@ def build(config: Config, secrets: Secrets, hub: EventHub, probe: GpuProbe | Non
         boot = read_persisted(config.state_dir, config)
         log.info(line("swapd.start", port=config.port, tier=boot or "-", policy=config.policy.value))
         task = asyncio.create_task(driver.run(boot))
+        task.add_done_callback(_driver_ended)
         try:
             yield
         finally:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from swapd import swap
 from swapd.config import Config, command
-from swapd.errors import SwapdError, TierUnavailable
+from swapd.errors import GpuProbeFailed, SwapdError, TierUnavailable
 from swapd.events import EventHub
 from swapd.gpu import GpuProbe, check_fits, wait_released
 from swapd.logs import line
@@ -232,10 +232,13 @@ class Driver:
         if pid is not None:
             self._enter_subphase("vram_release")
             gpu = self._config.gpu
-            if not await wait_released(
-                self._probe, pid, gpu.release_timeout_s, self._config.health_interval_s
-            ):
-                log.warning(line("vram.not_released", pid=pid, after_s=gpu.release_timeout_s))
+            try:
+                if not await wait_released(
+                    self._probe, pid, gpu.release_timeout_s, self._config.health_interval_s
+                ):
+                    log.warning(line("vram.not_released", pid=pid, after_s=gpu.release_timeout_s))
+            except GpuProbeFailed as exc:  # the next load's VRAM check says whether it fits
+                log.warning(line("vram.unknown", pid=pid, error=exc))
         self._inbox.put_nowait(swap.Stopped(gen))
 
     def _persist(self, tier: str | None) -> None:
