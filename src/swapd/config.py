@@ -128,6 +128,10 @@ class Config(Frozen):
     drain_grace_s: float = Field(30.0, ge=0)
     stop_timeout_s: float = Field(10.0, gt=0)
     max_queue: int = Field(64, ge=0)
+    # Anti-thrash: requests for the active tier that may go ahead of an older request for another tier
+    # (0: strict FIFO), and how long a freshly loaded tier stays before a request may swap it away.
+    batch_limit: int = Field(8, ge=0)
+    min_residency_s: float = Field(0.0, ge=0)
     retry_after_s: int = Field(5, ge=1)
     max_body_mib: float = Field(16.0, gt=0)
     health_interval_s: float = Field(0.05, gt=0, le=0.1)

@@ -87,6 +87,8 @@ class Driver:
             default=config.default,
             policy=config.policy,
             max_queue=config.max_queue,
+            batch_limit=config.batch_limit,
+            residency=config.min_residency_s > 0,
         )
         self.state = swap.State()
         self._inbox: asyncio.Queue[swap.Event] = asyncio.Queue()
@@ -191,6 +193,8 @@ class Driver:
                 )
                 log.warning(line("tier.restart_scheduled", tier=self.state.goal, attempt=attempt, in_s=delay))
                 self._spawn(self._after(delay, swap.RestartDue(gen)))
+            case swap.ArmResidency(gen=gen):
+                self._spawn(self._after(self._config.min_residency_s, swap.ResidencyOver(gen)))
             case swap.Persist(tier=tier):
                 self._persist(tier)
             case swap.SwapBegan(frm=frm, to=to):

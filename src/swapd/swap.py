@@ -4,9 +4,11 @@ The machine decides; it never touches processes, sockets or clocks. `driver.py` 
 actions (admit a request, start or stop llama-server, arm a timer) and feeds the results back as
 events, one at a time, from one task, so nothing here needs a lock.
 
-Queue discipline lives in one function, `_next_tier`: today strict FIFO (the head of the queue
-decides the next tier). Batching by tier with a starvation bound and a minimum residency (issue 4)
-replace that function and add a field or two to `State`; nothing else has to change.
+Queue discipline (issue 4's anti-thrash) lives in `_admit` and `_next_tier`. Requests for the active
+tier may go ahead of an older request for another tier, at most `batch_limit` of them per swap
+(A B A B is served A A B B; 0 keeps strict FIFO), so no tier starves. After a tier becomes ready it
+stays at least the minimum residency before a request (not an operator) may swap it away. Within a
+tier the order is always FIFO.
 """
 
 from collections.abc import Mapping
@@ -52,6 +54,8 @@ class Rules:
     default: str
     policy: Policy
     max_queue: int
+    batch_limit: int = 0  # requests for the active tier that may pass an older one for another tier
+    residency: bool = False  # hold a freshly loaded tier until ResidencyOver before a request swaps it
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,8 @@ class State:
     drain_epoch: int = 0
     restart_pending: bool = False
     restarts: int = 0
+    passed_over: int = 0  # admissions that went ahead of the oldest request for another tier
+    held: bool = False  # the minimum residency of the ready tier has not run out yet
 
     def count(self, tier: str) -> int:
         return sum(1 for t in self.in_flight.values() if t == tier)
@@ -161,6 +167,11 @@ class RestartDue:
     gen: int
 
 
+@dataclass(frozen=True)
+class ResidencyOver:
+    gen: int
+
+
 Event = (
     Arrive
     | Leave
@@ -174,6 +185,7 @@ Event = (
     | Crashed
     | DrainExpired
     | RestartDue
+    | ResidencyOver
 )
 
 
@@ -230,6 +242,11 @@ class ArmRestart:
 
 
 @dataclass(frozen=True)
+class ArmResidency:
+    gen: int
+
+
+@dataclass(frozen=True)
 class Persist:
     tier: str | None
 
@@ -257,6 +274,7 @@ Action = (
     | CancelInFlight
     | ArmDrainTimer
     | ArmRestart
+    | ArmResidency
     | Persist
     | SwapBegan
     | SwapEnded
@@ -269,9 +287,43 @@ def _move(s: State, phase: Phase, **changes: object) -> State:
     return replace(s, phase=phase, **changes)  # type: ignore[arg-type]
 
 
-def _next_tier(s: State) -> str | None:
-    """The tier the queue wants next (strict FIFO: the head decides); None means the active one."""
-    return s.queue[0].tier if s.queue else None
+def _serves(tier: str | None, current: str) -> bool:
+    return tier is None or tier == current
+
+
+def _admit(r: Rules, s: State, current: str, acts: list[Action]) -> State:
+    """Admit queued requests for the active tier in FIFO order, passing older requests for other
+    tiers at most `batch_limit` times."""
+    queue = list(s.queue)
+    passed = s.passed_over
+    i = 0
+    while i < len(queue) and s.count(current) < r.slots[current]:
+        waiter = queue[i]
+        if not _serves(waiter.tier, current):
+            if r.batch_limit == 0:
+                break
+            i += 1
+            continue
+        if i > 0:  # an older request for another tier is waiting
+            if passed >= r.batch_limit:
+                break
+            passed += 1
+        queue.pop(i)
+        acts.append(Admit(waiter.rid, current))
+        s = replace(s, in_flight={**s.in_flight, waiter.rid: current})
+    if all(_serves(w.tier, current) for w in queue):
+        passed = 0
+    return replace(s, queue=tuple(queue), passed_over=passed)
+
+
+def _next_tier(r: Rules, s: State, current: str) -> str | None:
+    """The tier to swap to for the oldest waiting request, once batching and residency allow it."""
+    if not s.queue or _serves(s.queue[0].tier, current) or s.held:
+        return None
+    batchable = any(_serves(w.tier, current) for w in s.queue)
+    if batchable and s.passed_over < r.batch_limit:
+        return None
+    return s.queue[0].tier
 
 
 def _retarget(s: State, goal: str | None, acts: list[Action]) -> State:
@@ -304,18 +356,12 @@ def _settle(r: Rules, s: State, acts: list[Action]) -> State:
     """Admit what can run, then take the next step toward the goal; repeats until nothing changes."""
     while True:
         before = s
-        if s.stable and s.current is not None:
-            queue = list(s.queue)
-            while queue and queue[0].tier in (None, s.current) and s.count(s.current) < r.slots[s.current]:
-                waiter = queue.pop(0)
-                acts.append(Admit(waiter.rid, s.current))
-                s = replace(s, in_flight={**s.in_flight, waiter.rid: s.current})
-            s = replace(s, queue=tuple(queue))
-            wanted = _next_tier(s)
-            if wanted is not None and wanted != s.current:
-                s = _retarget(s, wanted, acts)
+        if s.stable and (current := s.current) is not None:
+            s = _admit(r, s, current, acts)
+            if (wanted := _next_tier(r, s, current)) is not None:
+                s = _retarget(replace(s, passed_over=0), wanted, acts)
         elif s.phase in (Phase.STOPPED, Phase.FAILED) and s.goal is None and s.queue:
-            s = _retarget(s, _next_tier(s) or s.last or r.default, acts)
+            s = _retarget(s, s.queue[0].tier or s.last or r.default, acts)
 
         if s.phase is Phase.READY and s.goal != s.current:
             s = _move(s, Phase.DRAINING, drain_epoch=s.drain_epoch + 1)
@@ -428,8 +474,10 @@ def step(r: Rules, s: State, e: Event) -> tuple[State, list[Action]]:
             if s.swap is not None and s.swap.to == s.current:
                 acts.append(SwapEnded(s.swap.frm, s.current, True, None))
                 s = replace(s, swap=None)
-            s = _move(s, Phase.READY, last=s.current, rolling_back=False)
+            s = _move(s, Phase.READY, last=s.current, rolling_back=False, held=r.residency)
             acts.append(Persist(s.current))
+            if r.residency:
+                acts.append(ArmResidency(s.gen))
         case LoadFailed(gen=gen) if gen == s.gen and s.phase is Phase.STARTING:
             s = _load_failed(r, s, e, acts)
         case Stopped(gen=gen) if gen == s.gen and s.phase is Phase.STOPPING:
@@ -442,9 +490,13 @@ def step(r: Rules, s: State, e: Event) -> tuple[State, list[Action]]:
                 acts.append(ArmRestart(s.gen, s.restarts))
         case RestartDue(gen=gen) if gen == s.gen and s.restart_pending:
             s = replace(s, restart_pending=False)
+        case ResidencyOver(gen=gen) if gen == s.gen and s.held:
+            s = replace(s, held=False)
         case DrainExpired(epoch=epoch) if epoch == s.drain_epoch and s.phase is Phase.DRAINING:
             rids = tuple(rid for rid, t in s.in_flight.items() if t == s.current)
             acts.append(CancelInFlight(rids, "cancelled: the drain grace time before a swap ran out; retry"))
-        case Loaded() | LoadFailed() | Stopped() | Crashed() | RestartDue() | DrainExpired():
+        case (
+            Loaded() | LoadFailed() | Stopped() | Crashed() | RestartDue() | DrainExpired() | ResidencyOver()
+        ):
             return s, acts  # a report about an older process or timer: stale by construction
     return _settle(r, s, acts), acts

@@ -211,3 +211,60 @@ def test_a_swap_superseded_while_draining_reports_it() -> None:
 def test_illegal_transitions_raise() -> None:
     with pytest.raises(IllegalTransition, match="stopped -> ready"):
         swap._move(swap.State(), Phase.READY)
+
+
+BATCHING = replace(RULES, batch_limit=2, max_queue=8)
+
+
+def test_requests_queued_during_a_load_are_batched_by_tier() -> None:
+    """fast, deep, fast, deep queued while deep loads: both deeps first, then one swap for both fasts."""
+    rules = BATCHING
+    s, _ = run(ready(rules=rules), swap.SwapTo(0, "deep"), rules=rules)
+    s, _ = run(s, swap.Stopped(s.gen), rules=rules)
+    assert s.phase is Phase.STARTING
+    s, _ = run(
+        s,
+        swap.Arrive(2, "fast"),
+        swap.Arrive(3, "deep"),
+        swap.Arrive(4, "fast"),
+        swap.Arrive(5, "deep"),
+        rules=rules,
+    )
+    s, acts = run(s, swap.Loaded(s.gen), rules=rules)
+    assert [a for a in acts if isinstance(a, Admit)] == [Admit(3, "deep")]  # deep has one slot
+    s, acts = run(s, swap.Leave(3), rules=rules)
+    assert acts[0] == Admit(5, "deep")
+    assert SwapBegan("deep", "fast") in acts, "no deep request left: fast is next, after 5 drains"
+    s, acts = run(s, swap.Leave(5), rules=rules)
+    assert StopTier(s.gen, "deep") in acts
+    s, _ = run(s, swap.Stopped(s.gen), rules=rules)
+    s, acts = run(s, swap.Loaded(s.gen), rules=rules)
+    assert [a for a in acts if isinstance(a, Admit)] == [Admit(2, "fast"), Admit(4, "fast")]
+
+
+def test_batching_is_bounded_so_the_other_tier_does_not_starve() -> None:
+    rules = replace(BATCHING, slots={**RULES.slots, "fast": 1}, residency=True)
+    s, _ = run(ready(rules=rules), swap.Arrive(1, "fast"), swap.Arrive(2, "deep"), rules=rules)
+    s, _ = run(s, *(swap.Arrive(i, "fast") for i in (3, 4, 5)), rules=rules)
+    admitted = []
+    for rid in (1, 3, 4):
+        s, acts = run(s, swap.Leave(rid), rules=rules)
+        admitted += [a.rid for a in acts if isinstance(a, Admit)]
+    assert admitted == [3, 4], "two may pass the deep request; 5 waits although fast is resident"
+    assert s.goal == "fast" and s.passed_over == 2
+    s, acts = run(s, swap.ResidencyOver(s.gen), rules=rules)
+    assert s.goal == "deep" and s.passed_over == 0
+    assert [w.rid for w in s.queue] == [2, 5]
+
+
+def test_minimum_residency_holds_a_fresh_tier_against_requests_but_not_the_operator() -> None:
+    rules = replace(RULES, residency=True)
+    s, acts = run(swap.State(), swap.SwapTo(0, "fast"), rules=rules)
+    s, acts = run(s, swap.Loaded(s.gen), rules=rules)
+    assert swap.ArmResidency(s.gen) in acts and s.held
+    s, acts = run(s, swap.Arrive(1, "deep"), rules=rules)
+    assert s.goal == "fast" and [w.rid for w in s.queue] == [1]
+    s, acts = run(s, swap.ResidencyOver(s.gen), rules=rules)
+    assert s.goal == "deep" and SwapBegan("fast", "deep") in acts
+    held, _ = run(ready(rules=rules), swap.SwapTo(5, "balanced"), rules=rules)
+    assert held.goal == "balanced", "an operator swap ignores the residency"

@@ -2,7 +2,9 @@
 
 A model of the driver stands in for the processes: it remembers which loads, stops and timers are
 pending and completes them when hypothesis says so. Invariants: at most one llama-server alive,
-no request lost, admission only to the live tier within its slots, and a consistent state.
+no request lost, admission only to the live tier within its slots, a consistent state; and the
+anti-thrash rules: FIFO within a tier, at most `batch_limit` requests pass an older one for another
+tier, and a request never swaps a tier away during its minimum residency.
 """
 
 from hypothesis import settings
@@ -21,13 +23,19 @@ tiers = st.sampled_from(TIERS)
 class SwapMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
-        self.rules = swap.Rules(slots=SLOTS, default="fast", policy=Policy.ON_DEMAND, max_queue=4)
+        self.rules = swap.Rules(
+            slots=SLOTS, default="fast", policy=Policy.ON_DEMAND, max_queue=4, batch_limit=2, residency=True
+        )
         self.state = swap.State()
         self.alive: set[int] = set()  # gens of llama-servers that exist
         self.loading: int | None = None
         self.stopping: int | None = None
         self.drain_timers: list[int] = []
         self.restart_timers: list[int] = []
+        self.residency_timers: list[int] = []
+        self.labels: dict[int, str | None] = {}  # the tier each request named
+        self.order: dict[str | None, list[int]] = {}  # admissions per named tier, in order
+        self.pinned_ever = False
         self.next_id = 1
         self.arrived: set[int] = set()
         self.rejected: set[int] = set()
@@ -36,7 +44,10 @@ class SwapMachine(RuleBasedStateMachine):
         self.apply(swap.SwapTo(0, "fast"))
 
     def apply(self, event: swap.Event) -> None:
+        before = self.state
         self.state, actions = swap.step(self.rules, self.state, event)
+        # Operators may swap at any time; the end of the residency is itself the moment a request may.
+        exempt = isinstance(event, (swap.SwapTo, swap.Pin, swap.Unload, swap.ResidencyOver))
         for action in actions:
             match action:
                 case swap.StartLoad(gen=gen):
@@ -50,6 +61,11 @@ class SwapMachine(RuleBasedStateMachine):
                     assert tier == self.state.current and self.state.gen in self.alive
                     assert rid in self.arrived and rid not in self.admitted
                     self.admitted[rid] = tier
+                    self.order.setdefault(self.labels[rid], []).append(rid)
+                case swap.SwapBegan() if not exempt and before.phase is Phase.READY:
+                    assert not before.held, "a request swapped a tier away during its minimum residency"
+                case swap.ArmResidency(gen=gen):
+                    self.residency_timers.append(gen)
                 case swap.Reject(rid=rid):
                     assert rid not in self.admitted
                     self.rejected.add(rid)
@@ -62,6 +78,7 @@ class SwapMachine(RuleBasedStateMachine):
     def arrive(self, tier: str | None) -> None:
         rid, self.next_id = self.next_id, self.next_id + 1
         self.arrived.add(rid)
+        self.labels[rid] = tier
         self.apply(swap.Arrive(rid, tier))
 
     @precondition(lambda self: self.state.in_flight or self.state.queue)
@@ -78,6 +95,7 @@ class SwapMachine(RuleBasedStateMachine):
 
     @rule(tier=tiers)
     def pin(self, tier: str) -> None:
+        self.pinned_ever = True
         self.apply(swap.Pin(0, tier))
 
     @rule()
@@ -123,6 +141,11 @@ class SwapMachine(RuleBasedStateMachine):
     def restart_due(self) -> None:
         self.apply(swap.RestartDue(self.restart_timers.pop(0)))
 
+    @precondition(lambda self: self.residency_timers)
+    @rule()
+    def residency_over(self) -> None:
+        self.apply(swap.ResidencyOver(self.residency_timers.pop(0)))
+
     @rule()
     def everything_finishes(self) -> None:
         """Liveness: complete every load, stop, timer and request; then nothing is left waiting."""
@@ -133,6 +156,8 @@ class SwapMachine(RuleBasedStateMachine):
                 self.finish_stop()
             elif self.restart_timers:
                 self.restart_due()
+            elif self.residency_timers:
+                self.residency_over()
             elif self.state.in_flight:
                 rid = min(self.state.in_flight)
                 self.left.add(rid)
@@ -168,13 +193,22 @@ class SwapMachine(RuleBasedStateMachine):
             assert s.current is None
         else:
             assert s.current is not None and s.gen in self.alive
-        if s.stable and s.current is not None and s.queue:
-            head = s.queue[0]
-            assert head.tier in (None, s.current) and s.count(s.current) == SLOTS[s.current], (
-                "idle while waiting"
-            )
+        if s.stable and (current := s.current) is not None and s.queue:
+            full = s.count(current) == SLOTS[current]
+            if s.queue[0].tier in (None, current):
+                assert full, "idle while the oldest request could run"
+            else:
+                batching = any(w.tier in (None, current) for w in s.queue) and s.passed_over < 2 and full
+                assert s.held or batching, "neither swapping for the oldest request nor batching"
         if s.pinned is not None:
             assert all(w.tier is None for w in s.queue)
+
+    @invariant()
+    def fifo_within_a_tier_and_bounded_batching(self) -> None:
+        assert self.state.passed_over <= self.rules.batch_limit
+        if not self.pinned_ever:  # a pin relabels the queue
+            for rids in self.order.values():
+                assert rids == sorted(rids)
 
 
 SwapMachine.TestCase.settings = settings(max_examples=150, stateful_step_count=40, deadline=None)
