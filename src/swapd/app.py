@@ -17,6 +17,7 @@ from pathlib import Path
 
 import httpx
 import uvicorn
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -29,12 +30,14 @@ from swapd.config import Config
 from swapd.control import Control, on_local_socket
 from swapd.credentials import read_secret
 from swapd.driver import Driver, read_persisted
-from swapd.errors import BadRequest, ConfigError, MethodNotAllowed, NotFound, SwapdError
+from swapd.errors import BadRequest, ConfigError, GpuProbeFailed, MethodNotAllowed, NotFound, SwapdError
 from swapd.events import EventHub
 from swapd.gpu import GpuProbe, NvmlGpu, open_probe
 from swapd.logs import line
+from swapd.metrics import Metrics
 from swapd.proxy import PROXIED, Proxy, error_response
 from swapd.supervisor import Supervisor
+from swapd.swap import Phase
 
 log = logging.getLogger(__name__)
 # The only characters a proxied or control path needs; anything else (.., //, %-escapes) is refused.
@@ -109,8 +112,9 @@ def build(config: Config, secrets: Secrets, hub: EventHub, probe: GpuProbe | Non
     supervisor = Supervisor(
         client, health_interval_s=config.health_interval_s, stop_timeout_s=config.stop_timeout_s
     )
-    driver = Driver(config, supervisor, probe, hub)
-    proxy = Proxy(config, driver, client, secrets.api_keys)
+    metrics = Metrics()
+    driver = Driver(config, supervisor, probe, hub, metrics)
+    proxy = Proxy(config, driver, client, secrets.api_keys, metrics)
     control = Control(config, driver, probe, hub, supervisor.ring, secrets.admin_tokens)
 
     async def health(request: Request) -> Response:
@@ -120,6 +124,24 @@ def build(config: Config, secrets: Secrets, hub: EventHub, probe: GpuProbe | Non
         proxy.authorize(request)
         data = [{"id": t["name"], "object": "model", "owned_by": "swapd", **t} for t in control.tier_list()]
         return JSONResponse({"object": "list", "data": data})
+
+    async def scrape(request: Request) -> Response:
+        """Prometheus: the API key on the LAN port, nothing on the control socket."""
+        if not on_local_socket(request):
+            proxy.authorize(request)
+        s = driver.state
+        in_flight: dict[str, int] = {}
+        for tier in s.in_flight.values():
+            in_flight[tier] = in_flight.get(tier, 0) + 1
+        ready = s.current if s.phase is Phase.READY else None
+        metrics.set_state(config.tier_names, ready, in_flight, len(s.queue))
+        try:
+            metrics.set_gpus(await probe.snapshot())
+        except GpuProbeFailed as exc:
+            log.warning(line("gpu.probe_failed", error=exc))
+        if ready is not None:
+            await metrics.scrape_llama(client, ready, supervisor.url)
+        return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     async def lan_only(request: Request) -> Response:
         if on_local_socket(request):
@@ -148,6 +170,7 @@ def build(config: Config, secrets: Secrets, hub: EventHub, probe: GpuProbe | Non
 
     routes = [
         Route("/health", health, methods=["GET"]),
+        Route("/metrics", scrape, methods=["GET"]),
         Route("/v1/models", lan_only, methods=["GET"]),
         *(Route(path, lan_only, methods=[method]) for path, method in PROXIED.items()),
         *control.routes(),

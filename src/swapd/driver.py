@@ -19,6 +19,7 @@ from swapd.errors import GpuProbeFailed, SwapdError, TierUnavailable
 from swapd.events import EventHub
 from swapd.gpu import GpuProbe, check_fits, wait_released
 from swapd.logs import line
+from swapd.metrics import Metrics
 from swapd.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
@@ -77,8 +78,11 @@ def read_persisted(state_dir: Path, config: Config) -> str | None:
 
 
 class Driver:
-    def __init__(self, config: Config, supervisor: Supervisor, probe: GpuProbe, hub: EventHub) -> None:
+    def __init__(
+        self, config: Config, supervisor: Supervisor, probe: GpuProbe, hub: EventHub, metrics: Metrics
+    ) -> None:
         self._config = config
+        self._metrics = metrics
         self._supervisor = supervisor
         self._probe = probe
         self._hub = hub
@@ -309,6 +313,7 @@ class Driver:
             "error": ended.error,
         }
         self._clock = None
+        self._metrics.swap_ended(ended.to, ended.ok, took, clock.phases)
         if ended.ok:
             self.last_swap = {k: report[k] for k in ("from", "to", "took_s", "phases")}
             log.info(line("swap.done", frm=ended.frm or "-", tier=ended.to, took_s=took))

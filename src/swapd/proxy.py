@@ -10,6 +10,7 @@ import asyncio
 import hmac
 import json
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -29,6 +30,7 @@ from swapd.errors import (
     UpstreamUnavailable,
 )
 from swapd.logs import line
+from swapd.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -180,9 +182,18 @@ class Relay(Response):
         self._proxy = proxy
         self._tier = tier
         self._upstream = upstream
+        self._served_by = "none"
+        self._status = 499  # nginx's "client closed request", kept if nothing was sent
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        serve = asyncio.create_task(self._serve(scope, receive, send))
+        started = time.monotonic()
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                self._status = message["status"]
+            await send(message)
+
+        serve = asyncio.create_task(self._serve(scope, receive, sending))
         watcher = asyncio.create_task(self._watch_disconnect(receive))
         try:
             await asyncio.wait([serve, watcher], return_when=asyncio.FIRST_COMPLETED)
@@ -190,6 +201,7 @@ class Relay(Response):
             serve.cancel()
             watcher.cancel()
             await asyncio.wait([serve, watcher])
+            self._proxy.metrics.request_done(self._served_by, self._status, time.monotonic() - started)
         if not serve.cancelled() and (exc := serve.exception()) is not None:
             raise exc
 
@@ -206,6 +218,7 @@ class Relay(Response):
         except SwapdError as exc:
             await error_response(exc)(scope, receive, send)
             return
+        self._served_by = ticket.tier
         try:
             exchange = Exchange(self._proxy.client, ticket, lambda: self._upstream(ticket.upstream))
         except BaseException:
@@ -269,11 +282,17 @@ class Relay(Response):
 
 class Proxy:
     def __init__(
-        self, config: Config, driver: Driver, client: httpx.AsyncClient, api_keys: Sequence[str]
+        self,
+        config: Config,
+        driver: Driver,
+        client: httpx.AsyncClient,
+        api_keys: Sequence[str],
+        metrics: Metrics,
     ) -> None:
         self.config = config
         self.driver = driver
         self.client = client
+        self.metrics = metrics
         self._api_keys = tuple(api_keys)
 
     def authorize(self, request: Request) -> None:

@@ -5,8 +5,9 @@ Speaks the wire format of ggml-org/llama.cpp tools/server/README.md: `GET /healt
 `{"error": {"code": 503, "message": "Loading model", "type": "unavailable_error"}}` while loading
 and 200 `{"status": "ok"}` after; `/v1/chat/completions` and `/v1/completions` stream
 `data: {chunk}` SSE events ending in `data: [DONE]` (chunked transfer encoding, as llama-server
-sends them); `/v1/embeddings`, `/tokenize`, `/detokenize`, `/props` and `/slots` answer in their
-shapes. It accepts llama-server's command line and ignores flags it does not model.
+sends them); `/v1/embeddings`, `/tokenize`, `/detokenize`, `/props`, `/slots` and (with
+`--metrics`) `/metrics` answer in their shapes. It accepts llama-server's command line and
+ignores flags it does not model.
 
 Faults on command, for swapd's tests and the Nix VM tests (standard library only, so any
 python3 runs it):
@@ -93,6 +94,18 @@ def handler_for(fake: Fake) -> type[BaseHTTPRequestHandler]:
             elif path == "/slots":
                 slots = [{"id": i, "n_ctx": fake.args.ctx_size, "is_processing": False} for i in range(2)]
                 self._json(200, slots)
+            elif path == "/metrics" and fake.args.metrics:
+                text = (
+                    b"# TYPE llamacpp:prompt_tokens_seconds gauge\n"
+                    b"llamacpp:prompt_tokens_seconds 812.5\n"
+                    b"# TYPE llamacpp:predicted_tokens_seconds gauge\n"
+                    b"llamacpp:predicted_tokens_seconds 71.25\n"
+                )
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain; version=0.0.4")
+                self.send_header("Content-Length", str(len(text)))
+                self.end_headers()
+                self.wfile.write(text)
             elif path == "/fake/stats":
                 with fake.lock:
                     self._json(200, dict(fake.stats))
@@ -179,6 +192,7 @@ def main() -> None:
     parser.add_argument("-m", "--model", default="fake.gguf")
     parser.add_argument("-c", "--ctx-size", type=int, default=4096)
     parser.add_argument("-np", "--parallel", type=int, default=1)
+    parser.add_argument("--metrics", action="store_true")
     parser.add_argument("--fake-load-s", type=float, default=0.1)
     parser.add_argument("--fake-exit-on-load", type=int, default=None)
     parser.add_argument("--fake-oom", action="store_true")

@@ -10,6 +10,7 @@ import httpx
 import pytest
 from conftest import ADMIN_TOKEN, API_KEY, make_config, running, tier
 from localhost import free_port
+from prometheus_client.parser import text_string_to_metric_families
 
 from swapd.app import lan_socket
 from swapd.gpu import FileGpu
@@ -257,3 +258,34 @@ async def test_lan_connections_have_nagle_off(tmp_path: Path) -> None:
         _, writer = await asyncio.open_connection(*listener.getsockname())
         assert await accepted.get() == 1
         writer.close()
+
+
+async def test_metrics_are_scraped_and_parse_as_prometheus(tmp_path: Path) -> None:
+    gpus = tmp_path / "gpus.json"
+    gpus.write_text((Path(__file__).parents[2] / "fakes" / "gpu-2x3060.json").read_text())
+    tiers = [tier("fast", 2), tier("deep", 1, "--metrics")]
+    async with running(make_config(tmp_path, tiers=tiers), probe=FileGpu(gpus)) as swapd:
+        await swapd.wait_for("fast")
+        assert (await swapd.client.post("/v1/chat/completions", json=CHAT)).status_code == 200
+        assert (
+            await swapd.client.post("/v1/chat/completions", json={**CHAT, "model": "deep"})
+        ).status_code == 200
+        assert (
+            await swapd.client.get("/metrics", headers={"Authorization": "Bearer nope"})
+        ).status_code == 401
+        reply = await swapd.client.get("/metrics")
+    assert reply.status_code == 200 and reply.headers["content-type"].startswith("text/plain")
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(reply.text)
+        for s in family.samples
+    }
+    assert samples[("swapd_swaps_total", (("ok", "true"), ("tier", "deep")))] == 1
+    assert samples[("swapd_swap_phase_seconds_count", (("phase", "load"),))] >= 2  # boot and the swap
+    assert samples[("swapd_requests_total", (("status", "200"), ("tier", "fast")))] == 1
+    assert samples[("swapd_requests_total", (("status", "200"), ("tier", "deep")))] == 1
+    assert samples[("swapd_tier_ready", (("tier", "deep"),))] == 1
+    assert samples[("swapd_queue_depth", ())] == 0
+    gpu0 = (("gpu", "0"), ("name", "NVIDIA GeForce RTX 3060"))
+    assert samples[("swapd_gpu_memory_total_mib", gpu0)] == 12288
+    assert samples[("swapd_llama_tokens_per_second", (("kind", "generation"), ("tier", "deep")))] == 71.25
