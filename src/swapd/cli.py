@@ -5,6 +5,7 @@ talks to the local control socket; `--url` and `--token-file` reach a remote swa
 """
 
 import json
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -137,17 +138,45 @@ def main(
 
 @main.command()
 @json_option
+@click.option("--watch", is_flag=True, help="Then keep printing every state change and swap as it happens.")
 @click.pass_obj
-def status(target: Target, as_json: bool) -> None:
+def status(target: Target, as_json: bool, watch: bool) -> None:
     """Show the tier, its state, uptime, VRAM per GPU, in-flight requests and the queue.
 
+    \b
     Example: swapctl status --json
+             swapctl status --watch      (Ctrl-C to stop)
     """
     with target.client() as client:
         data = _check(client.get("/swapd/status"))
-    if as_json:
-        _emit(data)
-        return
+        if as_json:
+            _emit(data)
+        else:
+            _show_status(data)
+        if watch:
+            _watch(client, as_json)
+
+
+def _watch(client: httpx.Client, as_json: bool) -> None:
+    with client.stream("GET", "/swapd/events") as stream:
+        if not stream.is_success:
+            stream.read()
+            _check(stream)
+        events = _events(stream.iter_lines())
+        next(events)  # the state we just printed
+        for kind, data in events:
+            if as_json:
+                click.echo(json.dumps({"event": kind, **data}))
+            elif kind == "state":
+                progress = f" {data['progress'] * 100:.0f}%" if data.get("progress") is not None else ""
+                phase = f" ({data['phase']})" if data.get("phase") else ""
+                click.echo(f"{data['state']:<9} {data['message']}{phase}{progress}")
+            else:
+                outcome = f"in {data['took_s']:.2f} s" if data["ok"] else f"failed: {data['error']}"
+                click.echo(f"swap      {data['from'] or '-'} -> {data['to']} {outcome}")
+
+
+def _show_status(data: dict[str, Any]) -> None:
     flags = f", pinned to {data['pinned']}" if data.get("pinned") else ""
     click.echo(f"tier       {data['tier'] or '-'} ({data['state']}{flags})")
     click.echo(f"uptime     {data.get('uptime_s') or 0:.0f} s")
@@ -162,6 +191,31 @@ def status(target: Target, as_json: bool) -> None:
     if last := data.get("last_swap"):
         phases = ", ".join(f"{k} {v:.2f}" for k, v in last["phases"].items())
         click.echo(f"last swap  {last['from'] or '-'} -> {last['to']} in {last['took_s']:.2f} s ({phases})")
+
+
+@main.command()
+@click.option("-n", "--last", default=10, show_default=True, help="How many of the latest swaps to show.")
+@json_option
+@click.pass_obj
+def history(target: Target, last: int, as_json: bool) -> None:
+    """Show the latest swaps with their phase timings (swapd keeps the last 50).
+
+    Example: swapctl history -n 5
+    """
+    with target.client() as client:
+        swaps = _check(client.get("/swapd/history"))["swaps"][-last:] if last > 0 else []
+    if as_json:
+        _emit(swaps)
+        return
+    for s in swaps:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(s["at"]))
+        phases = ", ".join(f"{k} {v:.2f}" for k, v in s["phases"].items())
+        outcome = (
+            f"{s['took_s']:.2f} s ({phases})"
+            if s["ok"]
+            else f"failed after {s['took_s']:.2f} s: {s['error']}"
+        )
+        click.echo(f"{when}  {s['from'] or '-'} -> {s['to']}  {outcome}")
 
 
 @main.command()

@@ -103,6 +103,7 @@ class Control:
             Route("/swapd/unload", self.unload, methods=["POST"]),
             Route("/swapd/logs", self.logs, methods=["GET"]),
             Route("/swapd/events", self.events, methods=["GET"]),
+            Route("/swapd/history", self.history, methods=["GET"]),
         ]
 
     def tier_list(self) -> list[dict[str, object]]:
@@ -196,6 +197,10 @@ class Control:
     async def _follow(self, tail: int) -> AsyncIterator[bytes]:
         async for text in self._ring.follow(tail):
             yield f"event: log\ndata: {json.dumps({'line': text})}\n\n".encode()
+
+    async def history(self, request: Request) -> Response:
+        self.authorize(request)
+        return JSONResponse({"swaps": list(self._driver.history)})
 
     async def events(self, request: Request) -> Response:
         self.authorize(request)

@@ -9,6 +9,7 @@ import asyncio
 import itertools
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,7 @@ from swapd.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
 STATE_FILE = "active-tier"
+HISTORY = 50  # swaps kept for `swapctl history`
 
 
 @dataclass
@@ -106,6 +108,7 @@ class Driver:
         self._subphase: str | None = None
         self.ready_since: float | None = None
         self.last_swap: dict[str, object] | None = None
+        self.history: deque[dict[str, object]] = deque(maxlen=HISTORY)
 
     # --- the API the proxy and the control endpoints use --------------------------------------
 
@@ -314,6 +317,7 @@ class Driver:
         }
         self._clock = None
         self._metrics.swap_ended(ended.to, ended.ok, took, clock.phases)
+        self.history.append({"at": round(time.time(), 3), **report})
         if ended.ok:
             self.last_swap = {k: report[k] for k in ("from", "to", "took_s", "phases")}
             log.info(line("swap.done", frm=ended.frm or "-", tier=ended.to, took_s=took))

@@ -160,7 +160,15 @@ def test_proxy_answers_on_the_lan_port(daemon: Daemon) -> None:
     assert reply.status_code == 200 and reply.headers["x-swapd-tier"] in ("fast", "deep")
 
 
-@pytest.mark.parametrize("command", ["status", "swap", "tiers", "pin", "unpin", "unload", "logs"])
+def test_history_lists_the_swaps_with_their_phases(daemon: Daemon) -> None:
+    swaps = json.loads(daemon.ctl("history", "--json", "-n", "50").out)
+    assert swaps and {"at", "from", "to", "took_s", "phases", "ok", "error"} <= set(swaps[-1])
+    assert any(s["to"] == "broken" and not s["ok"] for s in swaps) or any(s["to"] == "deep" for s in swaps)
+    text = daemon.ctl("history", "-n", "1").out
+    assert text.count("\n") == 1 and " -> " in text
+
+
+@pytest.mark.parametrize("command", ["status", "swap", "tiers", "pin", "unpin", "unload", "logs", "history"])
 def test_every_command_has_help_with_an_example(command: str) -> None:
     result = CliRunner().invoke(swapctl, [command, "--help"])
     assert result.exit_code == 0 and "Example" in result.stdout
