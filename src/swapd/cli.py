@@ -301,6 +301,25 @@ def pin(target: Target, tier: str, as_json: bool) -> None:
         _follow_swap(client, "/swapd/pin", {"tier": tier}, tier, as_json)
 
 
+@main.command("prewarm")
+@click.argument("tier")
+@json_option
+@click.pass_obj
+def prewarm_tier(target: Target, tier: str, as_json: bool) -> None:
+    """Read TIER's model file into the page cache now, so a later swap to it loads from RAM.
+
+    Example: swapctl prewarm deep
+    """
+    with target.client() as client:
+        answer = _check(client.post("/swapd/prewarm", json={"tier": tier}))
+    if as_json:
+        _emit(answer)
+    else:
+        click.echo(
+            f"{tier}: {answer['bytes'] / 2**20:.0f} MiB in the page cache after {answer['took_s']:.1f} s"
+        )
+
+
 @main.command()
 @json_option
 @click.pass_obj

@@ -132,6 +132,9 @@ class Config(Frozen):
     # (0: strict FIFO), and how long a freshly loaded tier stays before a request may swap it away.
     batch_limit: int = Field(8, ge=0)
     min_residency_s: float = Field(0.0, ge=0)
+    # After a swap, read the previous tier's model file into the page cache if MemAvailable stays
+    # above this many MiB afterwards (None: never on its own; `swapctl prewarm` always works).
+    prewarm_margin_mib: int | None = Field(None, ge=0)
     retry_after_s: int = Field(5, ge=1)
     max_body_mib: float = Field(16.0, gt=0)
     health_interval_s: float = Field(0.05, gt=0, le=0.1)
@@ -203,6 +206,11 @@ def _bundled_path(ref: str, field: str) -> Path:
             f"{field}: {ref!r} is not a bundled piece (use 'bundled', 'bundled:tiny' or a path)"
         )
     return Path(ref)
+
+
+def model_path(tier: Tier) -> Path:
+    """The GGUF file a tier loads (bundled references resolved)."""
+    return _bundled_path(tier.model, "model")
 
 
 def command(config: Config, tier: Tier, port: int | str) -> list[str]:

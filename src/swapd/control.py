@@ -17,12 +17,13 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from swapd import swap
-from swapd.config import Config
+from swapd.config import Config, model_path
 from swapd.driver import Driver
 from swapd.errors import BadRequest, GpuProbeFailed, NotFound, PinConflict
 from swapd.events import EventHub, Message
 from swapd.gpu import GpuProbe
 from swapd.logs import line
+from swapd.prewarm import prewarm
 from swapd.proxy import check_bearer
 from swapd.supervisor import OutputRing
 
@@ -104,6 +105,7 @@ class Control:
             Route("/swapd/logs", self.logs, methods=["GET"]),
             Route("/swapd/events", self.events, methods=["GET"]),
             Route("/swapd/history", self.history, methods=["GET"]),
+            Route("/swapd/prewarm", self.prewarm, methods=["POST"]),
         ]
 
     def tier_list(self) -> list[dict[str, object]]:
@@ -197,6 +199,13 @@ class Control:
     async def _follow(self, tail: int) -> AsyncIterator[bytes]:
         async for text in self._ring.follow(tail):
             yield f"event: log\ndata: {json.dumps({'line': text})}\n\n".encode()
+
+    async def prewarm(self, request: Request) -> Response:
+        self.authorize(request)
+        tier = self._config.tier((await parse(request, PinBody)).tier)
+        done = await prewarm(model_path(tier))
+        log.info(line("prewarm.done", tier=tier.name, bytes=done.bytes, took_s=done.took_s))
+        return JSONResponse({"tier": tier.name, "bytes": done.bytes, "took_s": done.took_s})
 
     async def history(self, request: Request) -> Response:
         self.authorize(request)

@@ -15,12 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from swapd import swap
-from swapd.config import Config, command
+from swapd.config import Config, command, model_path
 from swapd.errors import GpuProbeFailed, SwapdError, TierUnavailable
 from swapd.events import EventHub
 from swapd.gpu import GpuProbe, check_fits, wait_released
 from swapd.logs import line
 from swapd.metrics import Metrics
+from swapd.prewarm import mem_available_mib, prewarm
 from swapd.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
@@ -252,6 +253,20 @@ class Driver:
                 log.warning(line("vram.unknown", pid=pid, error=exc))
         self._inbox.put_nowait(swap.Stopped(gen))
 
+    async def _auto_prewarm(self, name: str, margin_mib: int) -> None:
+        """Keep the tier just left in the page cache, so swapping back reads RAM; only with room to spare."""
+        try:
+            path = model_path(self._config.tier(name))
+            size_mib = path.stat().st_size // (1024 * 1024)
+            available = mem_available_mib()
+            if available is None or available - size_mib < margin_mib:
+                log.info(line("prewarm.skipped", tier=name, size_mib=size_mib, available_mib=available))
+                return
+            done = await prewarm(path)
+            log.info(line("prewarm.done", tier=name, bytes=done.bytes, took_s=done.took_s))
+        except (SwapdError, OSError) as exc:
+            log.warning(line("prewarm.failed", tier=name, error=exc))
+
     def _persist(self, tier: str | None) -> None:
         path = self._config.state_dir / STATE_FILE
         try:
@@ -318,6 +333,8 @@ class Driver:
         self._clock = None
         self._metrics.swap_ended(ended.to, ended.ok, took, clock.phases)
         self.history.append({"at": round(time.time(), 3), **report})
+        if ended.ok and ended.frm is not None and self._config.prewarm_margin_mib is not None:
+            self._spawn(self._auto_prewarm(ended.frm, self._config.prewarm_margin_mib))
         if ended.ok:
             self.last_swap = {k: report[k] for k in ("from", "to", "took_s", "phases")}
             log.info(line("swap.done", frm=ended.frm or "-", tier=ended.to, took_s=took))

@@ -98,6 +98,13 @@ class NotEnoughVram(LoadFailed):
     """The GPU probe shows less free VRAM than the tier expects plus the margin."""
 
 
+class PrewarmFailed(SwapdError):
+    """A model file could not be read into the page cache (deleted, unreadable)."""
+
+    status = 409
+    error_type = "invalid_request_error"
+
+
 class IllegalTransition(SwapdError):
     """A state machine was asked for a move its transition table forbids (a bug, never user input)."""
 

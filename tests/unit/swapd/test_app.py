@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import logging
 import socket
 from pathlib import Path
 from typing import Any
@@ -289,3 +290,25 @@ async def test_metrics_are_scraped_and_parse_as_prometheus(tmp_path: Path) -> No
     gpu0 = (("gpu", "0"), ("name", "NVIDIA GeForce RTX 3060"))
     assert samples[("swapd_gpu_memory_total_mib", gpu0)] == 12288
     assert samples[("swapd_llama_tokens_per_second", (("kind", "generation"), ("tier", "deep")))] == 71.25
+
+
+async def test_prewarm_reads_the_model_file_and_a_missing_one_is_a_clear_error(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    models = {name: tmp_path / f"{name}.gguf" for name in ("fast", "deep")}
+    for path in models.values():
+        path.write_bytes(b"GGUF" + b"\0" * 300_000)
+    tiers = [{**tier(name), "model": str(path)} for name, path in models.items()]
+    async with running(make_config(tmp_path, tiers=tiers, prewarm_margin_mib=0)) as swapd:
+        await swapd.wait_for("fast")
+        done = await swapd.client.post("/swapd/prewarm", json={"tier": "deep"}, headers=swapd.admin)
+        assert done.status_code == 200 and done.json()["bytes"] == 300_004
+        await swapd.client.post("/swapd/swap", json={"tier": "deep"}, headers=swapd.admin)
+        await swapd.wait_for("deep")
+        models["deep"].unlink()  # llama-server keeps its open file; a prewarm cannot
+        gone = await swapd.client.post("/swapd/prewarm", json={"tier": "deep"}, headers=swapd.admin)
+        assert gone.status_code == 409 and "cannot prewarm" in envelope_of(gone)["message"]
+        assert (await swapd.status())["state"] == "ready"
+        # The tier just left is prewarmed on its own, off the loop: wait for its log line.
+        await swapd.wait_until(lambda _: "prewarm.done tier=fast bytes=300004" in caplog.text, "auto prewarm")
