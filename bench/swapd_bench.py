@@ -4,8 +4,9 @@
      overhead and the tokens/s ratio;
   2. swap time (from the control API's POST, as `swapctl swap` sends it, to the first token of a
      request queued behind it) vs. a cold start of the same llama-server command;
-  3. SSE events/s relayed from an instant upstream, through swapd vs. direct;
-  4. swapd's peak RSS.
+  3. a swap to a tier whose model file was evicted from the page cache vs. one prewarmed first;
+  4. SSE events/s relayed from an instant upstream, through swapd vs. direct;
+  5. swapd's peak RSS.
 
 Run:  .venv/bin/python bench/swapd_bench.py        (needs `make setup`; about 2 minutes on 2 cores)
 """
@@ -16,6 +17,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import signal
 import statistics
 import subprocess
@@ -28,7 +30,9 @@ from pathlib import Path
 
 import httpx
 
+from swapd import bundled
 from swapd import config as configuration
+from swapd.prewarm import evict
 from swapd.supervisor import free_loopback_port
 
 HERE = Path(__file__).resolve().parent
@@ -181,6 +185,33 @@ def _healthy(client: httpx.Client, url: str) -> bool:
         return False
 
 
+def timed_swap(swapd: Swapd, client: httpx.Client, tier: str) -> float:
+    start = time.perf_counter()
+    assert swapd.control.post("/swapd/swap", json={"tier": tier}).status_code == 202
+    first_token(client, swapd.url)
+    return time.perf_counter() - start
+
+
+def bench_prewarm(swapd: Swapd, deep_model: Path, rounds: int) -> dict[str, float]:
+    """Swap to deep with its model file evicted from the page cache, then after `swapctl prewarm`."""
+    cold: list[float] = []
+    warm: list[float] = []
+    with httpx.Client(timeout=120) as client:
+        for _ in range(rounds):
+            timed_swap(swapd, client, "fast")
+            evict(deep_model)
+            cold.append(timed_swap(swapd, client, "deep"))
+            timed_swap(swapd, client, "fast")
+            evict(deep_model)
+            assert swapd.control.post("/swapd/prewarm", json={"tier": "deep"}).status_code == 200
+            warm.append(timed_swap(swapd, client, "deep"))
+    return {
+        "swap_cold_file_s": median(cold),
+        "swap_prewarmed_s": median(warm),
+        "prewarm_ratio": median(warm) / median(cold),
+    }
+
+
 def bench_relay(swapd: Swapd, rounds: int, events: int) -> dict[str, float]:
     body: dict[str, object] = {"max_tokens": events, "stream": True}
     direct_url = swapd.upstream()
@@ -213,20 +244,26 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=15, help="streaming rounds per path")
     parser.add_argument("--swaps", type=int, default=4, help="swaps (and as many cold starts)")
     parser.add_argument("--events", type=int, default=20000, help="SSE events per relay request")
+    parser.add_argument("--prewarms", type=int, default=3, help="cold and prewarmed swaps each")
     args = parser.parse_args()
     results: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
+        # deep loads its own copy of the model, so its pages can leave the cache while fast runs.
+        deep_model = tmp / "deep.gguf"
+        shutil.copyfile(bundled.tiny_model(), deep_model)
+        os.sync()
         real = Swapd(
             tmp,
             "real",
             "bundled",
-            tier_table("fast", 2048, 1, "bundled:tiny") + tier_table("deep", 4096, 1, "bundled:tiny"),
+            tier_table("fast", 2048, 1, "bundled:tiny") + tier_table("deep", 4096, 1, str(deep_model)),
         )
         instant = Swapd(tmp, "instant", str(INSTANT), tier_table("fast", 64, 1, "/dev/null"))
         try:
             results |= bench_streaming(real, args.rounds)
             results |= bench_swap(real, args.swaps)
+            results |= bench_prewarm(real, deep_model, args.prewarms)
             results |= bench_relay(instant, 3, args.events)
             results["peak_rss_mib_real"] = real.peak_rss_mib()
             results["peak_rss_mib_instant"] = instant.peak_rss_mib()

@@ -25,6 +25,7 @@ class Prewarmed:
 def _read_through(path: Path) -> Prewarmed:
     started = time.monotonic()
     total = 0
+    buffer = bytearray(CHUNK)  # one reused buffer keeps swapd's RSS flat however big the model is
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError as exc:
@@ -32,8 +33,8 @@ def _read_through(path: Path) -> Prewarmed:
     try:
         os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
         os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_WILLNEED)
-        while chunk := os.read(fd, CHUNK):
-            total += len(chunk)
+        while count := os.readv(fd, [buffer]):
+            total += count
     except OSError as exc:
         raise PrewarmFailed(f"prewarming {path} stopped after {total} bytes: {exc.strerror}") from exc
     finally:
