@@ -36,6 +36,7 @@ from swapd.gpu import GpuProbe, NvmlGpu, open_probe
 from swapd.logs import line
 from swapd.metrics import Metrics
 from swapd.proxy import PROXIED, Proxy, error_response
+from swapd.slots import PromptCache
 from swapd.supervisor import Supervisor
 from swapd.swap import Phase
 
@@ -113,7 +114,8 @@ def build(config: Config, secrets: Secrets, hub: EventHub, probe: GpuProbe | Non
         client, health_interval_s=config.health_interval_s, stop_timeout_s=config.stop_timeout_s
     )
     metrics = Metrics()
-    driver = Driver(config, supervisor, probe, hub, metrics)
+    cache = PromptCache(config.state_dir / "slots", config.prompt_cache_max_mib, client)
+    driver = Driver(config, supervisor, probe, hub, metrics, cache if config.prompt_cache_max_mib else None)
     proxy = Proxy(config, driver, client, secrets.api_keys, metrics)
     control = Control(config, driver, probe, hub, supervisor.ring, secrets.admin_tokens)
 

@@ -42,6 +42,7 @@ OWNED_FLAGS = {
     "--api-key": "(llama-server listens on loopback only; swapd checks keys)",
     "--api-key-file": "(llama-server listens on loopback only; swapd checks keys)",
     "--chat-template-file": "chat_template_file",
+    "--slot-save-path": "prompt_cache_max_mib (swapd keeps slots under state_dir)",
 }
 TIER_NAME = r"^[a-z][a-z0-9_.-]*$"
 
@@ -135,6 +136,8 @@ class Config(Frozen):
     # After a swap, read the previous tier's model file into the page cache if MemAvailable stays
     # above this many MiB afterwards (None: never on its own; `swapctl prewarm` always works).
     prewarm_margin_mib: int | None = Field(None, ge=0)
+    # Slots' KV caches saved before a tier stops and restored when it is back (0: off), in state_dir.
+    prompt_cache_max_mib: int = Field(4096, ge=0)
     retry_after_s: int = Field(5, ge=1)
     max_body_mib: float = Field(16.0, gt=0)
     health_interval_s: float = Field(0.05, gt=0, le=0.1)
@@ -189,6 +192,9 @@ class Config(Frozen):
                 return tier.name
         raise UnknownTier(f"unknown model {model!r} (known: {self.known}, or 'auto')")
 
+    def slot_dir(self, tier: str) -> Path:
+        return self.state_dir / "slots" / tier
+
     @property
     def max_body_bytes(self) -> int:
         return int(self.max_body_mib * 1024 * 1024)
@@ -223,6 +229,8 @@ def command(config: Config, tier: Tier, port: int | str) -> list[str]:
         "--host", "127.0.0.1",
         "--port", str(port),
     ]  # fmt: skip
+    if config.prompt_cache_max_mib > 0:
+        argv += ["--slot-save-path", str(config.slot_dir(tier.name))]
     if tier.chat_template_file is not None:
         argv += [
             "--jinja",

@@ -22,6 +22,7 @@ from swapd.gpu import GpuProbe, check_fits, wait_released
 from swapd.logs import line
 from swapd.metrics import Metrics
 from swapd.prewarm import mem_available_mib, prewarm
+from swapd.slots import PromptCache
 from swapd.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
@@ -82,10 +83,17 @@ def read_persisted(state_dir: Path, config: Config) -> str | None:
 
 class Driver:
     def __init__(
-        self, config: Config, supervisor: Supervisor, probe: GpuProbe, hub: EventHub, metrics: Metrics
+        self,
+        config: Config,
+        supervisor: Supervisor,
+        probe: GpuProbe,
+        hub: EventHub,
+        metrics: Metrics,
+        cache: PromptCache | None = None,
     ) -> None:
         self._config = config
         self._metrics = metrics
+        self._cache = cache
         self._supervisor = supervisor
         self._probe = probe
         self._hub = hub
@@ -186,8 +194,8 @@ class Driver:
                     answer.set_result(action)
             case swap.StartLoad(gen=gen, tier=tier):
                 self._life = self._spawn(self._load(gen, tier))
-            case swap.StopTier(gen=gen):
-                self._spawn(self._stop(gen))
+            case swap.StopTier(gen=gen, tier=tier):
+                self._spawn(self._stop(gen, tier))
             case swap.CancelInFlight(rids=rids, message=message):
                 for rid in rids:
                     if (held := self._tickets.get(rid)) is not None:
@@ -220,25 +228,32 @@ class Driver:
         tier = self._config.tier(name)
         try:
             await check_fits(self._probe, name, tier.vram_mib, self._config.gpu.margin_mib)
+            if self._cache is not None:
+                self._cache.prepare(name)
             await self._supervisor.start(
                 lambda port: command(self._config, tier, port),
                 timeout_s=tier.load_timeout_s,
                 on_phase=self._enter_subphase,
             )
-        except SwapdError as exc:
+        except (SwapdError, OSError) as exc:
             log.warning(line("tier.load_failed", tier=name, error=exc))
             self._inbox.put_nowait(swap.LoadFailed(gen, str(exc)))
             return
+        if self._cache is not None:
+            self._enter_subphase("cache_restore")
+            await self._cache.restore(name, self._supervisor.url)
         self._inbox.put_nowait(swap.Loaded(gen))
         reason = await self._supervisor.wait_exit()
         log.error(line("tier.crashed", tier=name, reason=reason))
         await self._supervisor.stop()
         self._inbox.put_nowait(swap.Crashed(gen, reason))
 
-    async def _stop(self, gen: int) -> None:
+    async def _stop(self, gen: int, tier: str) -> None:
         if self._life is not None:
             self._life.cancel()
             await asyncio.wait([self._life])
+        if self._cache is not None and self._supervisor.pid is not None:
+            await self._cache.save(tier, self._supervisor.url)
         pid = self._supervisor.pid
         await self._supervisor.stop()
         if pid is not None:

@@ -116,7 +116,7 @@ def test_check_config_prints_each_tiers_command_line(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert result.output == (
         f"fast: {FAKE_LLAMA} --model /m/f.gguf --ctx-size 512 --parallel 4 "
-        "--host 127.0.0.1 --port PORT -ngl 99\n"
+        "--host 127.0.0.1 --port PORT --slot-save-path /var/lib/swapd/slots/fast -ngl 99\n"
     )
     path.write_text('listen = "127.0.0.1"\nllama_server = "x"\ntiers = []\nmystery = 1\n')
     result = CliRunner().invoke(main, ["check-config", str(path)])
