@@ -110,13 +110,16 @@ await fs.writeFile(
   path.join(userData, "User", "settings.json"),
   JSON.stringify({ "variet.serverUrl": `http://127.0.0.1:${swapdPort}`, "security.workspace.trust.enabled": false, "workbench.startupEditor": "none" }),
 );
-execFileSync(codeServer, ["--user-data-dir", userData, "--extensions-dir", extensions, "--install-extension", vsix], { stdio: "inherit" });
+// Point code-server's extension gallery at a closed loopback port: this machine has no internet, and the
+// test must not look any host up.
+const env = { ...process.env, EXTENSIONS_GALLERY: JSON.stringify({ serviceUrl: "http://127.0.0.1:9/gallery", itemUrl: "http://127.0.0.1:9/item" }) };
+execFileSync(codeServer, ["--user-data-dir", userData, "--extensions-dir", extensions, "--install-extension", vsix], { stdio: "inherit", env });
 
 const port = await freePort();
 const server = spawn(
   codeServer,
   ["--auth", "none", "--bind-addr", `127.0.0.1:${port}`, "--user-data-dir", userData, "--extensions-dir", extensions, "--disable-telemetry", "--disable-update-check", "--disable-workspace-trust", workspace],
-  { stdio: "inherit", detached: true },
+  { stdio: "inherit", detached: true, env },
 );
 let browser;
 try {
