@@ -8,7 +8,6 @@ skipped, never fatal: the cost is one prefill.
 
 import logging
 import os
-import time
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +52,7 @@ class PromptCache:
             else:
                 (self.directory(tier) / name).unlink(missing_ok=True)
                 log.warning(line("cache.save_failed", tier=tier, slot=slot["id"]))
-        self._enforce_cap()
+        enforce_cap(self._root, self._max_bytes)
         return saved
 
     async def restore(self, tier: str, upstream: str) -> int:
@@ -92,12 +91,14 @@ class PromptCache:
         except ValueError:
             return None
 
-    def _enforce_cap(self) -> None:
-        files = sorted(self._root.glob("*/slot-*.bin"), key=lambda p: p.stat().st_mtime)
-        total = sum(p.stat().st_size for p in files)
-        for path in files:
-            if total <= self._max_bytes:
-                break
-            total -= path.stat().st_size
-            path.unlink(missing_ok=True)
-            log.info(line("cache.evicted", file=f"{path.parent.name}/{path.name}", at=round(time.time())))
+
+def enforce_cap(root: Path, max_bytes: int) -> None:
+    """Delete the least recently used slot files under root until their total fits max_bytes."""
+    files = sorted(root.glob("*/slot-*.bin"), key=lambda p: p.stat().st_mtime)
+    total = sum(p.stat().st_size for p in files)
+    for path in files:
+        if total <= max_bytes:
+            break
+        total -= path.stat().st_size
+        path.unlink(missing_ok=True)
+        log.info(line("cache.evicted", file=f"{path.parent.name}/{path.name}"))

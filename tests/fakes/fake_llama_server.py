@@ -17,6 +17,9 @@ python3 runs it):
   --fake-hang-load         never become healthy
   --fake-token-s S         delay per streamed token (a request may override with "fake_token_s")
   --fake-ignore-sigterm    ignore SIGTERM, so only SIGKILL stops it
+  --fake-save-fails        answer slot saves with 500, as a full disk does
+  Slots (with --slot-save-path): a chat fills slot 0; `POST /slots/{id}?action=save|restore` write
+  and read `FAKESLOT <tokens>` files, and a restore of any other content is refused with 400.
   POST /fake/crash         exit(3) at once
   POST /fake/hang          stop answering anything
   GET  /fake/stats         {"started", "finished", "aborted", "active"} streamed requests
@@ -45,6 +48,7 @@ class Fake:
         self.hang = threading.Event()
         self.lock = threading.Lock()
         self.stats = {"started": 0, "finished": 0, "aborted": 0, "active": 0}
+        self.slot_tokens = [0, 0]
 
     def count(self, key: str, delta: int = 1) -> None:
         with self.lock:
@@ -92,7 +96,10 @@ def handler_for(fake: Fake) -> type[BaseHTTPRequestHandler]:
                 props = {"model_path": args.model, "total_slots": args.parallel, "n_ctx": args.ctx_size}
                 self._json(200, props)
             elif path == "/slots":
-                slots = [{"id": i, "n_ctx": fake.args.ctx_size, "is_processing": False} for i in range(2)]
+                slots: list[dict[str, object]] = []
+                for i, tokens in enumerate(fake.slot_tokens):
+                    slot: dict[str, object] = {"id": i, "n_ctx": fake.args.ctx_size, "is_processing": False}
+                    slots.append({**slot, "n_prompt_tokens": tokens} if tokens else slot)
                 self._json(200, slots)
             elif path == "/metrics" and fake.args.metrics:
                 text = (
@@ -126,7 +133,9 @@ def handler_for(fake: Fake) -> type[BaseHTTPRequestHandler]:
             body = self._body()
             if not self._gate():
                 return
-            if path in ("/v1/chat/completions", "/v1/completions"):
+            if path.startswith("/slots/"):
+                self._slot_action(int(path.removeprefix("/slots/")), self.path.split("action=", 1)[-1], body)
+            elif path in ("/v1/chat/completions", "/v1/completions"):
                 self._complete(body, chat=path == "/v1/chat/completions")
             elif path == "/v1/embeddings":
                 self._json(200, EMBEDDING)
@@ -141,7 +150,42 @@ def handler_for(fake: Fake) -> type[BaseHTTPRequestHandler]:
             else:
                 self._json(404, NOT_FOUND)
 
+        def _slot_action(self, slot: int, action: str, body: dict[str, object]) -> None:
+            if not fake.args.slot_save_path or slot >= len(fake.slot_tokens):
+                self._json(
+                    400, {"error": {"code": 400, "message": "bad slot", "type": "invalid_request_error"}}
+                )
+                return
+            path = Path(fake.args.slot_save_path) / str(body.get("filename"))
+            if action == "save":
+                if fake.args.fake_save_fails:
+                    self._json(
+                        500,
+                        {
+                            "error": {
+                                "code": 500,
+                                "message": "No space left on device",
+                                "type": "server_error",
+                            }
+                        },
+                    )
+                    return
+                path.write_text(f"FAKESLOT {fake.slot_tokens[slot]}")
+                timings = {"save_ms": 0.1}
+                self._json(200, {"id_slot": slot, "n_saved": fake.slot_tokens[slot], "timings": timings})
+                return
+            text = path.read_text(errors="replace") if path.is_file() else ""
+            if not text.startswith("FAKESLOT "):
+                message = "Unable to restore slot: No available space in KV cache or invalid slot save file"
+                self._json(400, {"error": {"code": 400, "message": message, "type": "invalid_request_error"}})
+                return
+            fake.slot_tokens[slot] = int(text.split()[1])
+            self._json(
+                200, {"id_slot": slot, "n_restored": fake.slot_tokens[slot], "timings": {"restore_ms": 0.1}}
+            )
+
         def _complete(self, body: dict[str, object], chat: bool) -> None:
+            fake.slot_tokens[0] = 5 + len(json.dumps(body.get("messages", [])))
             n = int(str(body.get("max_tokens", 8)))
             delay = float(str(body.get("fake_token_s", fake.args.fake_token_s)))
             words = [f"tok{i} " for i in range(n)]
@@ -193,6 +237,8 @@ def main() -> None:
     parser.add_argument("-c", "--ctx-size", type=int, default=4096)
     parser.add_argument("-np", "--parallel", type=int, default=1)
     parser.add_argument("--metrics", action="store_true")
+    parser.add_argument("--slot-save-path", default=None)
+    parser.add_argument("--fake-save-fails", action="store_true")
     parser.add_argument("--fake-load-s", type=float, default=0.1)
     parser.add_argument("--fake-exit-on-load", type=int, default=None)
     parser.add_argument("--fake-oom", action="store_true")
