@@ -63,7 +63,7 @@ class RefuseOddPaths:
         await self._app(scope, receive, send)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Secrets:
     api_keys: tuple[str, ...]
     admin_tokens: tuple[str, ...]
