@@ -1,6 +1,8 @@
 """`swapd serve` as a real process with fake tiers, driven by `swapctl` over the control socket."""
 
 import json
+import re
+import select
 import signal
 import stat
 import subprocess
@@ -172,6 +174,40 @@ def test_history_lists_the_swaps_with_their_phases(daemon: Daemon) -> None:
 def test_every_command_has_help_with_an_example(command: str) -> None:
     result = CliRunner().invoke(swapctl, [command, "--help"])
     assert result.exit_code == 0 and "Example" in result.stdout
+
+
+def test_status_watch_prints_state_changes_and_swaps_as_they_happen(daemon: Daemon) -> None:
+    watcher = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from swapd.cli import main; main()",
+            "--socket",
+            str(daemon.socket),
+            "status",
+            "--watch",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert watcher.stdout is not None
+    seen: list[str] = []
+    try:
+        # The watcher subscribes right after printing the status; swap until it reports one.
+        for tier in ("deep", "fast", "deep", "fast", "deep", "fast"):
+            assert daemon.ctl("swap", tier).code == 0
+            ready, _, _ = select.select([watcher.stdout], [], [], 5)
+            while ready and not any(line.startswith("swap ") for line in seen):
+                seen.append(watcher.stdout.readline())
+                ready, _, _ = select.select([watcher.stdout], [], [], 0.5)
+            if any(line.startswith("swap ") for line in seen):
+                break
+    finally:
+        watcher.terminate()
+        watcher.wait(timeout=10)
+    assert seen[0].startswith("tier ")
+    assert any(line.startswith("starting  loading ") for line in seen)
+    assert any(re.match(r"swap +\w+ -> \w+ in [\d.]+ s", line) for line in seen)
 
 
 def test_unload_then_sigterm_stops_everything_and_leaks_no_secret(daemon: Daemon) -> None:
