@@ -7,6 +7,8 @@
   hatchling,
   fastapi,
   uvicorn,
+  uvloop,
+  httptools,
   httpx,
   sniffio,
   click,
@@ -24,6 +26,9 @@ let
   dependencies = [
     fastapi
     uvicorn
+    # uvicorn's C event loop and HTTP parser, for the proxy's latency.
+    uvloop
+    httptools
     httpx
     sniffio
     click
