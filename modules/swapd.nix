@@ -299,10 +299,10 @@ in
         LoadCredential =
           lib.optional (cfg.apiKeyFile != null) "api-key:${cfg.apiKeyFile}"
           ++ lib.optional (cfg.adminTokenFile != null) "admin-token:${cfg.adminTokenFile}";
-
-        # Hardening as in nixpkgs' ollama module: the GPU is reachable, nothing else is.
-        CapabilityBoundingSet = [ "" ];
-        DevicePolicy = "closed";
+      }
+      # Hardening as in nixpkgs' ollama module: the GPU is reachable, nothing else is.
+      // import ./hardening.nix
+      // {
         DeviceAllow = [
           "char-nvidiactl"
           "char-nvidia-caps"
@@ -310,36 +310,11 @@ in
           "char-nvidia-uvm"
         ];
         PrivateDevices = false; # would hide the GPUs
-        LockPersonality = true;
-        MemoryDenyWriteExecute = true;
-        NoNewPrivileges = true;
-        PrivateTmp = true;
-        PrivateUsers = true;
         ProcSubset = "all"; # /proc/meminfo for prewarming
-        ProtectClock = true;
-        ProtectControlGroups = true;
-        ProtectHome = true;
-        ProtectHostname = true;
-        ProtectKernelLogs = true;
-        ProtectKernelModules = true;
-        ProtectKernelTunables = true;
-        ProtectProc = "invisible";
-        ProtectSystem = "strict";
-        RemoveIPC = true;
-        RestrictNamespaces = true;
-        RestrictRealtime = true;
-        RestrictSUIDSGID = true;
-        RestrictAddressFamilies = [
-          "AF_INET"
-          "AF_INET6"
-          "AF_UNIX"
-        ];
-        SystemCallArchitectures = "native";
         SystemCallFilter = [
           "@system-service @resources"
           "~@privileged"
         ];
-        UMask = "0077";
       };
     };
   };

@@ -69,6 +69,11 @@ def test_swapd_unit_reaches_the_gpus_and_nothing_else() -> None:
     assert (unit["User"], unit["Group"], unit["RuntimeDirectory"]) == ("swapd", "swapd", "swapd")
     assert unit["CapabilityBoundingSet"] == [""]
     assert unit["ProtectSystem"] == "strict"
+    # swapd's exceptions to the shared sandbox win over it: the GPUs stay visible, /proc/meminfo readable.
+    assert unit["PrivateDevices"] is False
+    assert unit["ProcSubset"] == "all"
+    assert unit["SystemCallFilter"] == ["@system-service @resources", "~@privileged"]
+    assert unit["UMask"] == "0077"
     # The names swapd's config gives in api_key_files / admin_token_file.
     assert unit["LoadCredential"] == [
         "api-key:/var/lib/secrets/variet/swapd-api-key",
