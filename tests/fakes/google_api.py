@@ -10,9 +10,17 @@ consumed by discovery: each entry answers one API call, in order.
 
 import base64
 import json
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+from google.oauth2.credentials import Credentials
 from googleapiclient.http import HttpMockSequence
+from mcp import Client
+from mcp.server.mcpserver import MCPServer
+from mcp.types import CallToolResult
+
+from assistant.servers.settings import GoogleSettings
 
 Reply = tuple[dict[str, str], str]
 
@@ -89,6 +97,28 @@ def token_refreshed(access_token: str, scope: str) -> Reply:
 def mock(*replies: Reply) -> HttpMockSequence:
     """An httplib2.Http stand-in answering each request with the next reply; it records requests."""
     return HttpMockSequence(list(replies))
+
+
+class OfflineServer:
+    """A calendar or gmail server built by `build`, whose Google answers are `replies` in order.
+
+    Reached through a real in-memory MCP client; the token is a stand-in, never refreshed.
+    """
+
+    def __init__(
+        self, build: Callable[..., MCPServer[Any]], settings: object, state_dir: Path, *replies: Reply
+    ) -> None:
+        self.http = mock(*replies)
+        self.server = build(
+            settings,
+            GoogleSettings(state_dir=state_dir),
+            credentials=lambda: Credentials(token="ya29.test"),  # type: ignore[no-untyped-call]
+            http=lambda: self.http,
+        )
+
+    async def call(self, tool: str, **arguments: Any) -> CallToolResult:
+        async with Client(self.server) as client:
+            return await client.call_tool(tool, arguments)
 
 
 # Calendar v3 ---------------------------------------------------------------------------------------

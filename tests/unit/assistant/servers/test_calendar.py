@@ -39,21 +39,9 @@ def body(http: HttpMockSequence, n: int = 0) -> dict[str, Any]:
     return dict(json.loads(raw))
 
 
-class Calendar:
-    """A calendar server whose Google answers are `replies`, in order."""
-
+class Calendar(g.OfflineServer):
     def __init__(self, tmp_path: Path, *replies: g.Reply, settings: CalendarSettings = SETTINGS) -> None:
-        self.http = g.mock(*replies)
-        self.server = build_server(
-            settings,
-            GoogleSettings(state_dir=tmp_path),
-            credentials=lambda: Credentials(token="ya29.test"),  # type: ignore[no-untyped-call]
-            http=lambda: self.http,
-        )
-
-    async def call(self, tool: str, **arguments: Any) -> CallToolResult:
-        async with Client(self.server) as client:
-            return await client.call_tool(tool, arguments)
+        super().__init__(build_server, settings, tmp_path, *replies)
 
 
 async def test_read_only_mode_has_no_write_tools_and_annotations_are_truthful(tmp_path: Path) -> None:

@@ -10,13 +10,12 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from fakes import google_api as g
-from google.oauth2.credentials import Credentials
 from mcp import Client
 from mcp.types import CallToolResult, TextContent
 
 from assistant.servers.gmail import build_server
 from assistant.servers.results import SOURCE, UNTRUSTED
-from assistant.servers.settings import GmailSettings, GoogleSettings
+from assistant.servers.settings import GmailSettings
 
 pytestmark = pytest.mark.anyio
 
@@ -29,19 +28,9 @@ def text(result: CallToolResult) -> str:
     return block.text
 
 
-class Gmail:
+class Gmail(g.OfflineServer):
     def __init__(self, tmp_path: Path, *replies: g.Reply, settings: GmailSettings = WRITER) -> None:
-        self.http = g.mock(*replies)
-        self.server = build_server(
-            settings,
-            GoogleSettings(state_dir=tmp_path),
-            credentials=lambda: Credentials(token="ya29.test"),  # type: ignore[no-untyped-call]
-            http=lambda: self.http,
-        )
-
-    async def call(self, tool: str, **arguments: Any) -> CallToolResult:
-        async with Client(self.server) as client:
-            return await client.call_tool(tool, arguments)
+        super().__init__(build_server, settings, tmp_path, *replies)
 
     def url(self, n: int) -> str:
         return str(self.http.request_sequence[n][0])
