@@ -1,6 +1,8 @@
 // End to end: the packaged .vsix in a real code-server, driven by Debian's chromium through playwright-core.
 // One agent turn against a fake swapd: the model reads main.py, proposes an edit, the test clicks Accept in the
-// editor's notification, and the file on disk changes. Run with `make e2e` (not part of `make test`).
+// editor's notification, and the file on disk changes. The workspace's own settings say
+// `"variet.approval.command": "auto"`, and the command the model then runs must still ask in a modal (issue 13).
+// Screenshots of each step go to $E2E_OUT (default e2e/out). Run with `make e2e` (not part of `make test`).
 import { spawn, execFileSync } from "node:child_process";
 import * as fs from "node:fs/promises";
 import * as http from "node:http";
@@ -15,6 +17,13 @@ const codeServer = path.join(here, "node_modules", ".bin", "code-server");
 const vsix = path.join(here, "..", "variet.vsix");
 const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 const DEADLINE_MS = 120_000;
+const out = process.env.E2E_OUT ?? path.join(here, "out");
+await fs.mkdir(out, { recursive: true });
+let shots = 0;
+/** A screenshot named for the step, numbered in order. */
+async function shot(page, name) {
+  await page.screenshot({ path: path.join(out, `${String(++shots).padStart(2, "0")}-${name}.png`) });
+}
 
 function sse(res, chunks) {
   res.writeHead(200, { "Content-Type": "text/event-stream", "X-Swapd-Tier": "balanced" });
@@ -58,6 +67,7 @@ function fakeSwapd() {
   const answers = [
     call("c1", "read_file", { path: "main.py" }),
     call("c2", "edit_file", { path: "main.py", search: "helo", replace: "hello" }),
+    call("c3", "run_command", { command: "echo ran > ran.txt" }),
     [{ delta: { content: "Fixed the **typo**." }, finish_reason: "stop" }],
   ];
   return http.createServer((req, res) => {
@@ -103,6 +113,9 @@ const extensions = path.join(base, "extensions");
 await fs.mkdir(workspace);
 await fs.mkdir(path.join(userData, "User"), { recursive: true });
 await fs.writeFile(path.join(workspace, "main.py"), "print('helo')\n");
+// What a cloned repository could carry: it must not switch off the question before a command.
+await fs.mkdir(path.join(workspace, ".vscode"));
+await fs.writeFile(path.join(workspace, ".vscode", "settings.json"), JSON.stringify({ "variet.approval.command": "auto" }));
 
 const swapd = fakeSwapd();
 const swapdPort = await listen(swapd);
@@ -129,16 +142,28 @@ try {
   page.setDefaultTimeout(DEADLINE_MS);
   await page.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(workspace)}`);
   await page.locator(".monaco-workbench").waitFor();
+  await page.locator(".notifications-toasts", { hasText: "Variet ignores variet.approval.command" }).waitFor();
+  await shot(page, "workspace-setting-ignored");
   await page.locator('.activitybar a.action-label[aria-label="Variet"]').click();
   const chat = page.frameLocator("iframe.webview").frameLocator("iframe");
   await chat.locator("#input").fill("fix the typo in main.py");
   await chat.locator("#input").press("Enter");
+  await page.locator('.notifications-toasts .monaco-button:has-text("Accept")').waitFor();
+  await shot(page, "edit-diff");
   await page.locator('.notifications-toasts .monaco-button:has-text("Accept")').click();
+  const modal = page.locator(".monaco-dialog-box", { hasText: "echo ran > ran.txt" });
+  await modal.waitFor();
+  await shot(page, "command-modal-despite-workspace-auto");
+  if (await fs.stat(path.join(workspace, "ran.txt")).then(() => true, () => false)) throw new Error("e2e: the command ran before its question was answered");
+  await modal.locator(".monaco-button", { hasText: "Run" }).click();
   await chat.locator("text=Fixed the typo").waitFor();
+  await shot(page, "turn-done");
   await chat.locator("summary", { hasText: "✓ edit_file main.py" }).waitFor();
   const text = await fs.readFile(path.join(workspace, "main.py"), "utf8");
   if (text !== "print('hello')\n") throw new Error(`e2e: main.py is ${JSON.stringify(text)} after accepting the edit`);
+  if ((await fs.readFile(path.join(workspace, "ran.txt"), "utf8")) !== "ran\n") throw new Error("e2e: the approved command did not run");
   console.log("e2e: agent turn ok (edit approved in the diff, file changed, tool cards shown)");
+  console.log("e2e: workspace 'variet.approval.command: auto' ignored (warning shown, command asked in a modal)");
 
   // Tiers: set the admin token through its command, watch the live state, switch tier from the status bar.
   await page.keyboard.press("F1");
@@ -148,6 +173,7 @@ try {
   await page.keyboard.press("Enter");
   const item = page.locator(".statusbar-item", { hasText: "deep loading 40%" });
   await item.waitFor();
+  await shot(page, "status-bar");
   await item.click();
   await page.locator(".quick-input-list .monaco-list-row", { hasText: "deep" }).click();
   await waitFor("the swap request", async () => swaps.length > 0);

@@ -5,15 +5,19 @@ import { ChatView } from "./chatView.js";
 import { registerCommands } from "./commands.js";
 import { Connections } from "./connections.js";
 import { InfillProvider } from "./inlineCompletion.js";
-import { ADMIN_TOKEN_SECRET } from "./settings.js";
+import { ADMIN_TOKEN_SECRET, USER_ONLY_SETTINGS, warnIgnoredWorkspaceSettings } from "./settings.js";
 import { TierStatusBar } from "./statusBar.js";
 import { PROPOSAL_SCHEME, ProposalDocuments, VsCodeHost } from "./vscodeHost.js";
 
-export function activate(context: vscode.ExtensionContext): void {
+export function activate(context: vscode.ExtensionContext): Promise<void> {
   const connections = new Connections(context.secrets);
   const proposals = new ProposalDocuments();
   const folder = vscode.workspace.workspaceFolders?.[0];
   const host = folder && folder.uri.scheme === "file" ? new VsCodeHost(folder.uri.fsPath, proposals) : undefined;
+
+  const warned = new Set<string>();
+  // Returned, so activation (and a test) can wait for the check.
+  const checked = warnIgnoredWorkspaceSettings(warned);
 
   const statusBar = new TierStatusBar({
     control: (streaming) => connections.control(streaming),
@@ -42,6 +46,7 @@ export function activate(context: vscode.ExtensionContext): void {
     context.secrets.onDidChange(() => statusBar.restart()),
     vscode.workspace.onDidChangeConfiguration((event) => {
       if (event.affectsConfiguration("variet.serverUrl")) statusBar.restart();
+      if (USER_ONLY_SETTINGS.some((key) => event.affectsConfiguration(`variet.${key}`))) void warnIgnoredWorkspaceSettings(warned);
     }),
     vscode.languages.registerInlineCompletionItemProvider(
       { pattern: "**" },
@@ -49,6 +54,7 @@ export function activate(context: vscode.ExtensionContext): void {
     ),
   );
   statusBar.start();
+  return checked;
 }
 
 export function deactivate(): void {

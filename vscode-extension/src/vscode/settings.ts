@@ -1,4 +1,7 @@
 /** The `variet.*` settings, read fresh each time they are needed so changes apply without a reload. */
+import * as fs from "node:fs/promises";
+import * as path from "node:path";
+
 import * as vscode from "vscode";
 
 import { type ApprovalPolicy, policyFrom } from "../core/policy.js";
@@ -17,6 +20,19 @@ export interface Settings {
 export const API_KEY_SECRET = "variet.apiKey";
 export const ADMIN_TOKEN_SECRET = "variet.adminToken";
 
+/**
+ * Settings a cloned repository must never set: approvals decide what runs without asking, and the server URL is where
+ * the API key goes. package.json gives them `application` or `machine` scope, and they are read from the user's own
+ * settings only, so an editor that still applied a workspace value would not change them either.
+ */
+export const USER_ONLY_SETTINGS: readonly string[] = ["serverUrl", "approval.edit", "approval.command", "approval.read"];
+
+/** The value from user (or remote machine) settings, else the default; workspace and folder values are ignored. */
+function userValue<T>(config: vscode.WorkspaceConfiguration, key: string): T | undefined {
+  const inspected = config.inspect<T>(key);
+  return inspected?.globalValue ?? inspected?.defaultValue;
+}
+
 export function readSettings(): Settings {
   const config = vscode.workspace.getConfiguration("variet");
   const number = (key: string, fallback: number, min: number): number => {
@@ -24,17 +40,45 @@ export function readSettings(): Settings {
     return typeof value === "number" && Number.isFinite(value) ? Math.max(min, value) : fallback;
   };
   return {
-    serverUrl: config.get<string>("serverUrl") || "http://127.0.0.1:18080",
+    serverUrl: userValue<string>(config, "serverUrl") || "http://127.0.0.1:18080",
     agentTier: config.get<string>("agentTier") || "balanced",
     planWithDeep: config.get<boolean>("planWithDeep") === true,
     policy: policyFrom({
-      read: config.get("approval.read"),
-      edit: config.get("approval.edit"),
-      command: config.get("approval.command"),
+      read: userValue(config, "approval.read"),
+      edit: userValue(config, "approval.edit"),
+      command: userValue(config, "approval.command"),
     }),
     maxSteps: Math.floor(number("maxSteps", 25, 1)),
     idleTimeoutMs: number("idleTimeoutSeconds", 300, 5) * 1000,
     commandTimeoutMs: number("commandTimeoutSeconds", 120, 1) * 1000,
     inlineCompletions: config.get<boolean>("inlineCompletions") === true,
   };
+}
+
+/**
+ * The user-only settings (full names) that this workspace tries to set. VS Code drops such values before the API
+ * sees them, so the folders' `.vscode/settings.json` texts are searched for the keys as well.
+ */
+export async function ignoredWorkspaceSettings(): Promise<string[]> {
+  const config = vscode.workspace.getConfiguration("variet");
+  const texts = await Promise.all(
+    (vscode.workspace.workspaceFolders ?? [])
+      .filter((folder) => folder.uri.scheme === "file")
+      .map(async (folder) => fs.readFile(path.join(folder.uri.fsPath, ".vscode", "settings.json"), "utf8").catch(() => "")),
+  );
+  return USER_ONLY_SETTINGS.filter((key) => {
+    const inspected = config.inspect(key);
+    if (inspected?.workspaceValue !== undefined || inspected?.workspaceFolderValue !== undefined) return true;
+    return texts.some((text) => text.includes(`"variet.${key}"`));
+  }).map((key) => `variet.${key}`);
+}
+
+/** Tell the user, once per setting and session, that a workspace tried to set a user-only setting. */
+export async function warnIgnoredWorkspaceSettings(alreadyShown: Set<string>): Promise<void> {
+  const fresh = (await ignoredWorkspaceSettings()).filter((name) => !alreadyShown.has(name));
+  if (fresh.length === 0) return;
+  for (const name of fresh) alreadyShown.add(name);
+  void vscode.window.showWarningMessage(
+    `Variet ignores ${fresh.join(", ")} in this workspace's settings: approvals and the server URL come only from your user settings.`,
+  );
 }

@@ -2,6 +2,7 @@
  * A hand-written stand-in for the `vscode` module (aliased in vitest.config.mts), covering only what src/vscode uses,
  * with the shapes of @types/vscode. Tests script the user's answers through `mock`.
  */
+import { readFileSync } from "node:fs";
 import * as path from "node:path";
 
 type Listener<T> = (value: T) => unknown;
@@ -88,8 +89,17 @@ export interface FakeStatusBarItem {
 type Answer = string | undefined | ((...args: unknown[]) => unknown);
 
 /** The scripted side of the mock: queued answers per window function, and a record of calls. */
+/** The defaults the extension declares, as VS Code reads them from package.json. */
+const manifest = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
+  contributes: { configuration: { properties: Record<string, { default?: unknown }> } };
+};
+const DEFAULTS = new Map(Object.entries(manifest.contributes.configuration.properties).map(([key, schema]) => [key, schema.default]));
+
 export const mock = {
+  /** User settings. */
   config: new Map<string, unknown>(),
+  /** The workspace's `.vscode/settings.json`; `get` lets it win whatever the scope, as an editor ignoring scopes would. */
+  workspaceConfig: new Map<string, unknown>(),
   answers: new Map<string, Answer[]>(),
   calls: [] as { fn: string; args: unknown[] }[],
   statusBarItems: [] as FakeStatusBarItem[],
@@ -98,6 +108,7 @@ export const mock = {
   tabs: [] as { input: unknown }[],
   reset(): void {
     this.config.clear();
+    this.workspaceConfig.clear();
     this.answers.clear();
     this.calls = [];
     this.statusBarItems = [];
@@ -177,7 +188,16 @@ export const commands = {
 export const workspace = {
   workspaceFolders: undefined as { uri: Uri }[] | undefined,
   getConfiguration(section: string) {
-    return { get: <T>(key: string): T | undefined => mock.config.get(`${section}.${key}`) as T | undefined };
+    const full = (key: string): string => `${section}.${key}`;
+    return {
+      get: <T>(key: string): T | undefined => (mock.workspaceConfig.get(full(key)) ?? mock.config.get(full(key)) ?? DEFAULTS.get(full(key))) as T | undefined,
+      inspect: <T>(key: string) => ({
+        key: full(key),
+        defaultValue: DEFAULTS.get(full(key)) as T | undefined,
+        globalValue: mock.config.get(full(key)) as T | undefined,
+        workspaceValue: mock.workspaceConfig.get(full(key)) as T | undefined,
+      }),
+    };
   },
   registerTextDocumentContentProvider: () => ({ dispose() {} }),
   onDidChangeConfiguration: () => ({ dispose() {} }),

@@ -136,10 +136,10 @@ describe("chat view", () => {
 });
 
 describe("activation", () => {
-  it("registers the commands and disposes cleanly", () => {
+  it("registers the commands and disposes cleanly", async () => {
     const subscriptions: { dispose(): unknown }[] = [];
     const context = { secrets: new MemorySecrets(), workspaceState: new MemoryMemento(), subscriptions, extensionUri: Uri.file("/ext") };
-    activate(context as unknown as vscode.ExtensionContext);
+    await activate(context as unknown as vscode.ExtensionContext);
     expect([...mock.commands.keys()].sort()).toEqual(["variet.newChat", "variet.setAdminToken", "variet.setApiKey", "variet.stop", "variet.switchTier"]);
     expect(mock.statusBarItems[0]?.visible).toBe(true);
     for (const subscription of subscriptions) subscription.dispose();
