@@ -14,7 +14,7 @@ import { parseArguments } from "./tools/arguments.js";
 import { toolSchemas } from "./tools/registry.js";
 import type { ReadLedger, Tool, ToolOutcome } from "./tools/tool.js";
 import { extractLeakedCalls } from "./toolcalls.js";
-import { Workspace } from "./workspace.js";
+import { Workspace, describeFsError } from "./workspace.js";
 
 export type AgentEvent =
   | { readonly type: "status"; readonly text: string }
@@ -24,6 +24,8 @@ export type AgentEvent =
   | { readonly type: "assistant_end"; readonly servedBy: string | null }
   | { readonly type: "tool_call"; readonly id: string; readonly name: string; readonly arguments: string }
   | { readonly type: "tool_result"; readonly id: string; readonly status: "ok" | "error" | "rejected"; readonly content: string }
+  /** The call waits for the user's yes; `what` says what to look at ("the edit to a.ts in the diff"). */
+  | { readonly type: "awaiting_approval"; readonly id: string; readonly what: string }
   | { readonly type: "context"; readonly usedTokens: number; readonly contextSize: number; readonly droppedMessages: number }
   | { readonly type: "error"; readonly message: string }
   | { readonly type: "done"; readonly reason: StopReason };
@@ -76,6 +78,18 @@ function canonicalArguments(json: string): string {
     return JSON.stringify(sortKeys(JSON.parse(json)));
   } catch {
     return json.trim();
+  }
+}
+
+/** What the user is asked to look at, for the chat's status line while the question is open. */
+function approvalSubject(request: ApprovalRequest): string {
+  switch (request.kind) {
+    case "edit":
+      return request.change.isNew ? `the new file ${request.change.path} in the diff` : `the edit to ${request.change.path} in the diff`;
+    case "command":
+      return `the command \`${request.command.length > 60 ? `${request.command.slice(0, 60)}…` : request.command}\``;
+    case "read":
+      return request.summary;
   }
 }
 
@@ -209,7 +223,7 @@ export class Agent {
           );
           continue;
         }
-        const outcome = await this.execute(call, settings, signal);
+        const outcome = await this.execute(call, settings, signal, emit);
         // A stop during the call (e.g. while a question was open) wins over whatever the tool returned.
         throwIfAborted(signal);
         if (outcome.status === "ok" && outcome.changedWorkspace) generation++;
@@ -229,13 +243,21 @@ export class Agent {
     emit({ type: "tool_result", id: call.id, status, content: text });
   }
 
-  private async execute(call: ToolCall, settings: AgentSettings, signal: AbortSignal): Promise<ToolOutcome | { status: "error"; content: string; changedWorkspace?: undefined }> {
+  private async execute(
+    call: ToolCall,
+    settings: AgentSettings,
+    signal: AbortSignal,
+    emit: (event: AgentEvent) => void,
+  ): Promise<ToolOutcome | { status: "error"; content: string; changedWorkspace?: undefined }> {
     const tool = this.byName.get(call.function.name);
     if (!tool) {
       return { status: "error", content: `unknown tool '${call.function.name}'; the tools are: ${[...this.byName.keys()].join(", ")}` };
     }
-    const approve = async (request: ApprovalRequest): Promise<ApprovalAnswer> =>
-      needsApproval(settings.policy, tool.definition.kind) ? this.deps.host.approve(request, signal) : { approved: true };
+    const approve = async (request: ApprovalRequest): Promise<ApprovalAnswer> => {
+      if (!needsApproval(settings.policy, tool.definition.kind)) return { approved: true };
+      emit({ type: "awaiting_approval", id: call.id, what: approvalSubject(request) });
+      return this.deps.host.approve(request, signal);
+    };
     try {
       const args = parseArguments(tool.definition, call.function.arguments);
       // Edits and commands ask inside the tool, with the diff or the command line; reads ask here, up front.
@@ -255,7 +277,7 @@ export class Agent {
     } catch (error) {
       if (error instanceof Aborted || signal.aborted) throw new Aborted();
       if (error instanceof ToolFailed) return { status: "error", content: error.message };
-      const message = error instanceof Error ? error.message : String(error);
+      const message = describeFsError(error, this.workspace.root) ?? (error instanceof Error ? error.message : String(error));
       return { status: "error", content: `${call.function.name} failed: ${message}` };
     }
   }

@@ -34,8 +34,42 @@ function isInside(root: string, candidate: string): boolean {
   return rel === "" || (!rel.startsWith("..") && !path.isAbsolute(rel));
 }
 
-function errnoCode(error: unknown): string | undefined {
+export function errnoCode(error: unknown): string | undefined {
   return error instanceof Error && "code" in error && typeof error.code === "string" ? error.code : undefined;
+}
+
+/** Linux's limits: one file or folder name, and a whole path. */
+const NAME_MAX_BYTES = 255;
+const PATH_MAX_BYTES = 4095;
+
+/** A model-supplied path as quoted in a message: long ones are shortened, so one error stays one readable line. */
+function quoted(userPath: string): string {
+  return userPath.length > 80 ? `'${userPath.slice(0, 40)}…${userPath.slice(-20)}' (${userPath.length} characters)` : `'${userPath}'`;
+}
+
+const FS_FAILURES: Readonly<Record<string, string>> = {
+  ENAMETOOLONG: "a name in the path or the whole path is too long; use a shorter path",
+  EACCES: "permission denied",
+  EPERM: "permission denied",
+  ENOSPC: "the disk is full",
+  EDQUOT: "the disk quota is used up",
+  EROFS: "the file system is read-only",
+  EISDIR: "it is a directory",
+  ENOTDIR: "a part of the path is a file, not a folder",
+  ELOOP: "too many symlinks on the way",
+  EBUSY: "the file is busy",
+};
+
+/**
+ * One line for a failed file operation, with the path relative to `root`: Node's own message names the absolute path
+ * and the errno, which tells the model nothing it can act on.
+ */
+export function describeFsError(error: unknown, root: string): string | undefined {
+  const code = errnoCode(error);
+  if (!code) return undefined;
+  const where = error instanceof Error && "path" in error && typeof error.path === "string" ? path.relative(root, error.path).split(path.sep).join("/") : "";
+  const what = FS_FAILURES[code] ?? `the file system said ${code}`;
+  return where && !where.startsWith("..") ? `${what} ('${where.length > 80 ? `${where.slice(0, 60)}…` : where}')` : what;
 }
 
 export class Workspace {
@@ -55,10 +89,19 @@ export class Workspace {
   async resolve(userPath: string): Promise<ResolvedPath> {
     if (typeof userPath !== "string" || userPath.trim() === "") throw new ToolFailed("path is empty; give a path relative to the workspace root");
     if (userPath.includes("\0")) throw new ToolFailed("path contains a NUL byte");
+    const longName = userPath.split(/[\\/]/).find((name) => Buffer.byteLength(name) > NAME_MAX_BYTES);
+    if (longName !== undefined) {
+      throw new ToolFailed(
+        `path ${quoted(userPath)} has a name of ${Buffer.byteLength(longName)} bytes; a file or folder name may have at most ${NAME_MAX_BYTES}, so use a shorter name`,
+      );
+    }
     const realRoot = await this.rootReal();
     const lexical = path.resolve(this.root, userPath.replace(/\\/g, "/"));
     if (!isInside(path.resolve(this.root), lexical) && !isInside(realRoot, lexical)) {
-      throw new PathOutsideWorkspace(`path '${userPath}' is outside the workspace; use a path inside ${this.root}`);
+      throw new PathOutsideWorkspace(`path ${quoted(userPath)} is outside the workspace; use a path inside ${this.root}`);
+    }
+    if (Buffer.byteLength(lexical) > PATH_MAX_BYTES) {
+      throw new ToolFailed(`path ${quoted(userPath)} is too long: a whole path may have at most ${PATH_MAX_BYTES} bytes; use a shorter path`);
     }
     // Walk up to the nearest existing entry, remembering the missing tail.
     let existing = lexical;
@@ -80,13 +123,13 @@ export class Workspace {
       real = await fs.realpath(existing);
     } catch (error) {
       if (errnoCode(error) === "ENOENT" || errnoCode(error) === "ELOOP") {
-        throw new PathOutsideWorkspace(`path '${userPath}' goes through a broken symlink; refusing to follow it`);
+        throw new PathOutsideWorkspace(`path ${quoted(userPath)} goes through a broken symlink; refusing to follow it`);
       }
       throw error;
     }
     const absolute = path.join(real, ...tail);
     if (!isInside(realRoot, absolute)) {
-      throw new PathOutsideWorkspace(`path '${userPath}' leads outside the workspace (through a symlink); use a path inside ${this.root}`);
+      throw new PathOutsideWorkspace(`path ${quoted(userPath)} leads outside the workspace (through a symlink); use a path inside ${this.root}`);
     }
     const relative = path.relative(realRoot, absolute).split(path.sep).join("/") || ".";
     return { absolute, relative };
@@ -122,7 +165,7 @@ export class Workspace {
     await fs.mkdir(path.dirname(resolved.absolute), { recursive: true });
     // Re-check after mkdir: a parent could have been swapped for a symlink in between.
     const again = await this.resolve(userPath);
-    if (again.absolute !== resolved.absolute) throw new PathOutsideWorkspace(`path '${userPath}' changed while writing; refusing`);
+    if (again.absolute !== resolved.absolute) throw new PathOutsideWorkspace(`path ${quoted(userPath)} changed while writing; refusing`);
     await fs.writeFile(resolved.absolute, text, "utf8");
     return resolved;
   }

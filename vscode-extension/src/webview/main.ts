@@ -131,15 +131,23 @@ function onEvent(event: AgentEvent): void {
       appendReasoning(event.delta);
       return;
     case "assistant_end":
+      status.textContent = "";
       renderCurrent();
       if (current && current.text === "" && !current.reasoning) current.element.parentElement?.remove();
       current = undefined;
       return;
     case "tool_call":
       addCard(event.id, event.name, event.arguments);
+      status.textContent = `${summarize(event.name, event.arguments)}…`;
+      return;
+    case "awaiting_approval":
+      cards.get(event.id)?.classList.add("awaiting");
+      status.textContent = `waiting for your approval: ${event.what}`;
       return;
     case "tool_result":
+      cards.get(event.id)?.classList.remove("awaiting");
       finishCard(event.id, event.status, event.content);
+      status.textContent = "";
       return;
     case "status":
       status.textContent = event.text;

@@ -11,6 +11,7 @@ import { Transport } from "../../src/core/transport.js";
 import { FakeHost } from "../support/fakeHost.js";
 import { FakeSwapd, chunk, json, sse, textAnswer, toolCallAnswer } from "../support/fakeServer.js";
 import { snapshot, tempDir } from "../support/tempdir.js";
+import { describeFsError } from "../../src/core/workspace.js";
 
 let server: FakeSwapd;
 let root: string;
@@ -320,5 +321,45 @@ describe("context and tiers", () => {
     // The act request must not end on the plan (an assistant message llama-server would continue).
     expect(act?.messages.map((m) => m.role)).toEqual(["system", "user", "assistant", "user"]);
     expect(act?.messages.at(-1)?.content).toMatch(/carry out the plan/);
+  });
+});
+
+describe("issue 13: messages a newcomer can read", () => {
+  it("a too-long path comes back as one clear line, without Node's errno or the absolute path", async () => {
+    server.on("/v1/chat/completions", toolCallAnswer([{ name: "write_file", args: { path: `${"d".repeat(300)}/x.txt`, content: "x" } }]));
+    server.on("/v1/chat/completions", textAnswer("ok"));
+    await run(agent(), "go");
+    const content = toolResults()[0]?.content ?? "";
+    expect(content).toMatch(/^error: path 'd+…d+\/x\.txt' \(306 characters\) has a name of 300 bytes; a file or folder name may have at most 255, so use a shorter name$/);
+    expect(content).not.toContain(root);
+    expect(host.approvals).toEqual([]);
+  });
+
+  it("a file-system failure names the error and the workspace-relative path", async () => {
+    await fs.mkdir(path.join(root, "dir"));
+    const error = await fs.writeFile(path.join(root, "dir"), "x").catch((e: unknown) => e);
+    expect(describeFsError(error, root)).toBe("it is a directory ('dir')");
+    expect(describeFsError(new Error("plain"), root)).toBeUndefined();
+  });
+
+  it("while an edit or a command waits for the user, the events say so, before the question", async () => {
+    const seenAtQuestion: AgentEvent[][] = [];
+    host.approve = async (request) => {
+      seenAtQuestion.push([...events]);
+      host.approvals.push(request);
+      return { approved: true };
+    };
+    server
+      .on("/v1/chat/completions", toolCallAnswer([{ name: "read_file", args: { path: "main.py" } }]))
+      .on("/v1/chat/completions", toolCallAnswer([{ name: "edit_file", args: { path: "main.py", search: "helo", replace: "hello" } }]))
+      .on("/v1/chat/completions", toolCallAnswer([{ name: "run_command", args: { command: "true" } }]))
+      .on("/v1/chat/completions", textAnswer("done"));
+    await run(agent(), "go");
+    expect(seenAtQuestion.map((seen) => seen.at(-1))).toEqual([
+      { type: "awaiting_approval", id: expect.any(String), what: "the edit to main.py in the diff" },
+      { type: "awaiting_approval", id: expect.any(String), what: "the command `true`" },
+    ]);
+    // Reads are auto by default: no waiting event for them.
+    expect(events.filter((e) => e.type === "awaiting_approval")).toHaveLength(2);
   });
 });

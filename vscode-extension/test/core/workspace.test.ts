@@ -120,3 +120,35 @@ describe("globs", () => {
     expect(files).toEqual(["src/a.ts"]);
   });
 });
+
+describe("issue 13: too-long paths", () => {
+  const oneLine = (message: string): void => {
+    expect(message).not.toMatch(/ENAMETOOLONG|\n/);
+    expect(message).not.toContain(root);
+    expect(message.length).toBeLessThan(300);
+  };
+
+  it("a name over 255 bytes is refused with a message the model can act on", async () => {
+    const error = (await new Workspace(root).read(`src/${"n".repeat(300)}.ts`).catch((e: unknown) => e)) as Error;
+    expect(error.name).toBe("ToolFailed");
+    expect(error.message).toMatch(/^path 'src\/n+…n+\.ts' \(307 characters\) has a name of 303 bytes; a file or folder name may have at most 255/);
+    oneLine(error.message);
+  });
+
+  it("a path over 4095 bytes made of short names is refused the same way, for writes too", async () => {
+    const long = Array.from({ length: 500 }, () => "abcdefghi").join("/");
+    const error = (await new Workspace(root).write(long, "x").catch((e: unknown) => e)) as Error;
+    expect(error.name).toBe("ToolFailed");
+    expect(error.message).toMatch(/is too long: a whole path may have at most 4095 bytes; use a shorter path$/);
+    oneLine(error.message);
+  });
+
+  it("any name length up to the limit resolves", async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 1, max: 255 }), async (n) => {
+        expect((await new Workspace(root).resolve(`new/${"x".repeat(n)}`)).relative).toBe(`new/${"x".repeat(n)}`);
+      }),
+      { numRuns: 30 },
+    );
+  });
+});
