@@ -153,6 +153,7 @@ try {
   await page.locator('.notifications-toasts .monaco-button:has-text("Accept")').click();
   const modal = page.locator(".monaco-dialog-box", { hasText: "echo ran > ran.txt" });
   await modal.waitFor();
+  await chat.locator("#status", { hasText: "waiting for your approval: the command" }).waitFor();
   await shot(page, "command-modal-despite-workspace-auto");
   if (await fs.stat(path.join(workspace, "ran.txt")).then(() => true, () => false)) throw new Error("e2e: the command ran before its question was answered");
   await modal.locator(".monaco-button", { hasText: "Run" }).click();
