@@ -26,13 +26,14 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from swapd import logs
+from swapd.companions import Companions
 from swapd.config import Config
 from swapd.control import Control, on_local_socket
 from swapd.credentials import read_secret
 from swapd.driver import Driver, read_persisted
 from swapd.errors import BadRequest, ConfigError, GpuProbeFailed, MethodNotAllowed, NotFound, SwapdError
 from swapd.events import EventHub
-from swapd.gpu import GpuProbe, NvmlGpu, open_probe
+from swapd.gpu import GpuProbe, NvmlGpu, open_probe, overcommitted
 from swapd.logs import line
 from swapd.metrics import Metrics
 from swapd.proxy import PROXIED, Proxy, error_response
@@ -93,9 +94,21 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 def _driver_ended(task: "asyncio.Task[None]") -> None:
-    """The driver ends only at shutdown; anything else is a bug that leaves requests waiting: say so."""
+    """The driver and the companions' task end only at shutdown; anything else is a bug that leaves
+    requests waiting: say so."""
     if not task.cancelled() and (exc := task.exception()) is not None:
-        log.critical(line("driver.died", error=exc), exc_info=exc)
+        log.critical(line("driver.died", task=task.get_name(), error=exc), exc_info=exc)
+
+
+async def _warn_overcommit(config: Config, probe: GpuProbe) -> None:
+    """Say at start-up what `swapd check-config` would warn about on these GPUs."""
+    try:
+        gpus = await probe.snapshot()
+    except GpuProbeFailed as exc:
+        log.warning(line("gpu.probe_failed", error=exc))
+        return
+    for problem in overcommitted(config, gpus):
+        log.warning(line("vram.overcommitted", problem=problem))
 
 
 async def _internal(request: Request, exc: Exception) -> Response:
@@ -115,9 +128,31 @@ def build(config: Config, secrets: Secrets, hub: EventHub, probe: GpuProbe | Non
     )
     metrics = Metrics()
     cache = PromptCache(config.state_dir / "slots", config.prompt_cache_max_mib, client)
-    driver = Driver(config, supervisor, probe, hub, metrics, cache if config.prompt_cache_max_mib else None)
-    proxy = Proxy(config, driver, client, secrets.api_keys, metrics)
-    control = Control(config, driver, probe, hub, supervisor.ring, secrets.admin_tokens)
+    companions = Companions(
+        config,
+        {
+            c.name: Supervisor(
+                client,
+                health_interval_s=config.health_interval_s,
+                stop_timeout_s=config.stop_timeout_s,
+                logs_command=f"swapctl logs --companion {c.name}",
+            )
+            for c in config.companions
+        },
+        hub,
+        metrics,
+    )
+    driver = Driver(
+        config,
+        supervisor,
+        probe,
+        hub,
+        metrics,
+        cache if config.prompt_cache_max_mib else None,
+        holds=companions.holds,
+    )
+    proxy = Proxy(config, driver, companions, client, secrets.api_keys, metrics)
+    control = Control(config, driver, companions, probe, hub, supervisor.ring, secrets.admin_tokens)
 
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -125,6 +160,10 @@ def build(config: Config, secrets: Secrets, hub: EventHub, probe: GpuProbe | Non
     async def models(request: Request) -> Response:
         proxy.authorize(request)
         data = [{"id": t["name"], "object": "model", "owned_by": "swapd", **t} for t in control.tier_list()]
+        data += [
+            {"id": c["name"], "object": "model", "owned_by": "swapd", "companion": True, **c}
+            for c in control.companion_list()
+        ]
         return JSONResponse({"object": "list", "data": data})
 
     async def scrape(request: Request) -> Response:
@@ -137,6 +176,7 @@ def build(config: Config, secrets: Secrets, hub: EventHub, probe: GpuProbe | Non
             in_flight[tier] = in_flight.get(tier, 0) + 1
         ready = s.current if s.phase is Phase.READY else None
         metrics.set_state(config.tier_names, ready, in_flight, len(s.queue))
+        metrics.set_companions({name: c.in_flight for name, c in companions.servers.items()})
         try:
             metrics.set_gpus(await probe.snapshot())
         except GpuProbeFailed as exc:
@@ -156,15 +196,20 @@ def build(config: Config, secrets: Secrets, hub: EventHub, probe: GpuProbe | Non
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         boot = read_persisted(config.state_dir, config)
         log.info(line("swapd.start", port=config.port, tier=boot or "-", policy=config.policy.value))
-        task = asyncio.create_task(driver.run(boot))
+        await _warn_overcommit(config, probe)
+        residents = asyncio.create_task(companions.run(), name="companions")
+        residents.add_done_callback(_driver_ended)
+        task = asyncio.create_task(driver.run(boot), name="driver")
         task.add_done_callback(_driver_ended)
         try:
             yield
         finally:
             hub.close()
             task.cancel()
-            await asyncio.wait([task])
+            residents.cancel()
+            await asyncio.wait([task, residents])
             await supervisor.stop()
+            await companions.stop()
             await client.aclose()
             if isinstance(probe, NvmlGpu):
                 probe.close()

@@ -141,7 +141,7 @@ def main(
 @click.option("--watch", is_flag=True, help="Then keep printing every state change and swap as it happens.")
 @click.pass_obj
 def status(target: Target, as_json: bool, watch: bool) -> None:
-    """Show the tier, its state, uptime, VRAM per GPU, in-flight requests and the queue.
+    """Show the tier, its state, uptime, VRAM per GPU, in-flight requests, the queue and the companions.
 
     \b
     Example: swapctl status --json
@@ -171,7 +171,10 @@ def _watch(client: httpx.Client, as_json: bool) -> None:
                 progress = f" {data['progress'] * 100:.0f}%" if data.get("progress") is not None else ""
                 phase = f" ({data['phase']})" if data.get("phase") else ""
                 click.echo(f"{data['state']:<9} {data['message']}{phase}{progress}")
-            else:
+            elif kind == "companion":
+                message = f": {data['message']}" if data["message"] else ""
+                click.echo(f"companion {data['name']} {data['state']}{message}")
+            elif kind == "swap":
                 outcome = f"in {data['took_s']:.2f} s" if data["ok"] else f"failed: {data['error']}"
                 click.echo(f"swap      {data['from'] or '-'} -> {data['to']} {outcome}")
 
@@ -191,6 +194,10 @@ def _show_status(data: dict[str, Any]) -> None:
     if last := data.get("last_swap"):
         phases = ", ".join(f"{k} {v:.2f}" for k, v in last["phases"].items())
         click.echo(f"last swap  {last['from'] or '-'} -> {last['to']} in {last['took_s']:.2f} s ({phases})")
+    for c in data.get("companions", []):
+        restarts = f", {c['restarts']} restarts" if c["restarts"] else ""
+        error = f": {c['error']}" if c["error"] and c["state"] != "ready" else ""
+        click.echo(f"companion  {c['name']} ({c['state']}, {c['in_flight']} in flight{restarts}){error}")
 
 
 @main.command()
@@ -349,19 +356,25 @@ def unload(target: Target, as_json: bool) -> None:
 @main.command()
 @click.option("-n", "--tail", default=200, show_default=True, help="How many of the last lines to show.")
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new lines as llama-server writes them.")
+@click.option("--companion", help="A companion's llama-server instead of the tier's.")
 @json_option
 @click.pass_obj
-def logs(target: Target, tail: int, follow: bool, as_json: bool) -> None:
+def logs(target: Target, tail: int, follow: bool, companion: str | None, as_json: bool) -> None:
     """Print llama-server's recent output (swapd keeps it in a ring buffer).
 
+    \b
     Example: swapctl logs -n 50 -f
+             swapctl logs --companion fim
     """
+    params: dict[str, str | int] = {"tail": tail}
+    if companion is not None:
+        params["companion"] = companion
     with target.client() as client:
         if not follow:
-            data = _check(client.get("/swapd/logs", params={"tail": tail}))
+            data = _check(client.get("/swapd/logs", params=params))
             _emit(data) if as_json else click.echo("\n".join(data["lines"]))
             return
-        with client.stream("GET", "/swapd/logs", params={"tail": tail, "follow": 1}) as stream:
+        with client.stream("GET", "/swapd/logs", params={**params, "follow": 1}) as stream:
             if not stream.is_success:
                 stream.read()
                 _check(stream)

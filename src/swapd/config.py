@@ -2,9 +2,10 @@
 
 Relative paths are resolved against the config file's directory. `llama_server = "bundled"` and
 `model = "bundled:tiny"` (and `chat_template_file = "bundled:<family>"`) name the development pieces
-that `make setup` installs; production configs give real paths. Secrets are never values here: each
-entry of `api_key_files` and `admin_token_file` is a path (it contains a `/`) or the name of a systemd
-credential read from `$CREDENTIALS_DIRECTORY`.
+that `make setup` installs; production configs give real paths. A `[[companions]]` entry is a small
+model (a fill-in-the-middle code model, typically) that runs beside whichever tier is loaded. Secrets
+are never values here: each entry of `api_key_files` and `admin_token_file` is a path (it contains a
+`/`) or the name of a systemd credential read from `$CREDENTIALS_DIRECTORY`.
 """
 
 import ipaddress
@@ -43,6 +44,12 @@ OWNED_FLAGS = {
     "--api-key-file": "(llama-server listens on loopback only; swapd checks keys)",
     "--chat-template-file": "chat_template_file",
     "--slot-save-path": "prompt_cache_max_mib (swapd keeps slots under state_dir)",
+}
+# A companion has no chat template or prompt cache of swapd's, so only these are swapd's to set.
+COMPANION_OWNED_FLAGS = {
+    flag: field
+    for flag, field in OWNED_FLAGS.items()
+    if flag not in ("--chat-template-file", "--slot-save-path")
 }
 TIER_NAME = r"^[a-z][a-z0-9_.-]*$"
 
@@ -87,6 +94,13 @@ class GpuConfig(Frozen):
         return self
 
 
+def _check_args(args: tuple[str, ...], owned: dict[str, str]) -> None:
+    for arg in args:
+        flag = arg.split("=", 1)[0]
+        if flag in owned:
+            raise ValueError(f"args: {flag} is set by swapd; use {owned[flag]}")
+
+
 class Tier(Frozen):
     name: str = Field(pattern=TIER_NAME)
     aliases: tuple[str, ...] = ()
@@ -101,10 +115,7 @@ class Tier(Frozen):
 
     @model_validator(mode="after")
     def _args_do_not_repeat_owned_flags(self) -> "Tier":
-        for arg in self.args:
-            flag = arg.split("=", 1)[0]
-            if flag in OWNED_FLAGS:
-                raise ValueError(f"args: {flag} is set by swapd; use {OWNED_FLAGS[flag]}")
+        _check_args(self.args, OWNED_FLAGS)
         if self.name == "auto" or "auto" in self.aliases:
             raise ValueError("'auto' is reserved for the active tier")
         return self
@@ -113,6 +124,31 @@ class Tier(Frozen):
     def in_flight_limit(self) -> int:
         """Admission limit: by default llama-server's parallel slots."""
         return self.max_in_flight or self.parallel
+
+
+class Companion(Frozen):
+    """A llama-server that runs beside every tier: started with swapd, never swapped, never queued."""
+
+    name: str = Field(pattern=TIER_NAME)
+    aliases: tuple[str, ...] = ()
+    model: FileRef
+    ctx_size: int = Field(gt=0)
+    parallel: int = Field(1, ge=1, le=256)
+    args: tuple[str, ...] = ()
+    # The GPUs it may use, as NVML numbers them (set as CUDA_VISIBLE_DEVICES); empty: all of them.
+    gpus: tuple[Annotated[int, Field(ge=0)], ...] = ()
+    # What it holds once loaded (weights, KV cache, compute buffers), summed over its GPUs.
+    vram_mib: int = Field(0, ge=0)
+    load_timeout_s: float = Field(300.0, gt=0)
+
+    @model_validator(mode="after")
+    def _valid(self) -> "Companion":
+        _check_args(self.args, COMPANION_OWNED_FLAGS)
+        if self.name == "auto" or "auto" in self.aliases:
+            raise ValueError("'auto' is reserved for the active tier")
+        if len(set(self.gpus)) != len(self.gpus):
+            raise ValueError(f"gpus: {list(self.gpus)} lists a GPU twice")
+        return self
 
 
 class Config(Frozen):
@@ -146,6 +182,7 @@ class Config(Frozen):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     gpu: GpuConfig = GpuConfig()
     tiers: tuple[Tier, ...] = Field(min_length=1)
+    companions: tuple[Companion, ...] = ()
 
     @model_validator(mode="after")
     def _consistent(self) -> "Config":
@@ -161,6 +198,13 @@ class Config(Frozen):
                 if name in seen:
                     raise ValueError(f"tiers: {name!r} names both {seen[name]!r} and {tier.name!r}")
                 seen[name] = tier.name
+        for companion in self.companions:
+            for name in (companion.name, *companion.aliases):
+                if name in seen:
+                    raise ValueError(
+                        f"companions: {name!r} names both {seen[name]!r} and companion {companion.name!r}"
+                    )
+                seen[name] = companion.name
         if self.default_tier is not None and self.default_tier not in self.tier_names:
             raise ValueError(f"default_tier: unknown tier {self.default_tier!r} (known: {self.known})")
         return self
@@ -190,7 +234,15 @@ class Config(Frozen):
         for tier in self.tiers:
             if model == tier.name or model in tier.aliases:
                 return tier.name
-        raise UnknownTier(f"unknown model {model!r} (known: {self.known}, or 'auto')")
+        companions = "".join(f", {c.name}" for c in self.companions)
+        raise UnknownTier(f"unknown model {model!r} (known: {self.known}{companions}, or 'auto')")
+
+    def companion_for(self, model: str | None) -> "Companion | None":
+        """The companion a request's `model` field names (by name or alias), if any."""
+        for companion in self.companions:
+            if model == companion.name or model in companion.aliases:
+                return companion
+        return None
 
     def slot_dir(self, tier: str) -> Path:
         return self.state_dir / "slots" / tier
@@ -214,9 +266,9 @@ def _bundled_path(ref: str, field: str) -> Path:
     return Path(ref)
 
 
-def model_path(tier: Tier) -> Path:
-    """The GGUF file a tier loads (bundled references resolved)."""
-    return _bundled_path(tier.model, "model")
+def model_path(unit: Tier | Companion) -> Path:
+    """The GGUF file a tier or companion loads (bundled references resolved)."""
+    return _bundled_path(unit.model, "model")
 
 
 def command(config: Config, tier: Tier, port: int | str) -> list[str]:
@@ -238,6 +290,29 @@ def command(config: Config, tier: Tier, port: int | str) -> list[str]:
             str(_bundled_path(tier.chat_template_file, "chat_template_file")),
         ]
     return [*argv, *tier.args]
+
+
+def companion_command(config: Config, companion: Companion, port: int | str) -> list[str]:
+    """The llama-server command line for a companion on a loopback port."""
+    argv = [
+        str(_bundled_path(config.llama_server, "llama_server")),
+        "--model", str(_bundled_path(companion.model, "model")),
+        "--ctx-size", str(companion.ctx_size),
+        "--parallel", str(companion.parallel),
+        "--host", "127.0.0.1",
+        "--port", str(port),
+    ]  # fmt: skip
+    return [*argv, *companion.args]
+
+
+def companion_env(companion: Companion) -> dict[str, str]:
+    """Environment for a companion's llama-server: its GPUs, numbered as NVML numbers them."""
+    if not companion.gpus:
+        return {}
+    return {
+        "CUDA_DEVICE_ORDER": "PCI_BUS_ID",
+        "CUDA_VISIBLE_DEVICES": ",".join(str(i) for i in companion.gpus),
+    }
 
 
 def _field(loc: tuple[int | str, ...], data: object) -> str:

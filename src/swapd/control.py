@@ -17,6 +17,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from swapd import swap
+from swapd.companions import Companions
 from swapd.config import Config, model_path
 from swapd.driver import Driver
 from swapd.errors import BadRequest, GpuProbeFailed, NotFound, PinConflict
@@ -75,6 +76,7 @@ class Control:
         self,
         config: Config,
         driver: Driver,
+        companions: Companions,
         probe: GpuProbe,
         hub: EventHub,
         ring: OutputRing,
@@ -82,6 +84,7 @@ class Control:
     ) -> None:
         self._config = config
         self._driver = driver
+        self._companions = companions
         self._probe = probe
         self._hub = hub
         self._ring = ring
@@ -121,6 +124,9 @@ class Control:
             for t in self._config.tiers
         ]
 
+    def companion_list(self) -> list[dict[str, object]]:
+        return self._companions.report()
+
     async def status(self, request: Request) -> Response:
         self.authorize(request)
         try:
@@ -143,6 +149,7 @@ class Control:
                 "in_flight": in_flight,
                 "queued": len(s.queue),
                 "last_swap": self._driver.last_swap,
+                "companions": self.companion_list(),
             }
         )
 
@@ -192,12 +199,15 @@ class Control:
         if not raw_tail.isdigit():
             raise BadRequest(f"tail: {raw_tail!r} is not a number of lines")
         tail = min(int(raw_tail), MAX_TAIL)
+        companion = request.query_params.get("companion")
+        ring = self._ring if companion is None else self._companions.server(companion).ring
         if request.query_params.get("follow") not in (None, "0", "false"):
-            return StreamingResponse(self._follow(tail), media_type="text/event-stream")
-        return JSONResponse({"lines": self._ring.tail(tail)})
+            return StreamingResponse(self._follow(ring, tail), media_type="text/event-stream")
+        return JSONResponse({"lines": ring.tail(tail)})
 
-    async def _follow(self, tail: int) -> AsyncIterator[bytes]:
-        async for text in self._ring.follow(tail):
+    @staticmethod
+    async def _follow(ring: OutputRing, tail: int) -> AsyncIterator[bytes]:
+        async for text in ring.follow(tail):
             yield f"event: log\ndata: {json.dumps({'line': text})}\n\n".encode()
 
     async def prewarm(self, request: Request) -> Response:
@@ -232,6 +242,9 @@ class Control:
                     },
                 )
             )
+            for companion in self.companion_list():
+                data = {k: companion[k] for k in ("name", "state")}
+                yield sse(Message("companion", {**data, "message": ""}))
             while True:
                 try:
                     message = await asyncio.wait_for(sub.next(), PING_S)

@@ -10,15 +10,16 @@ import itertools
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from swapd import swap
 from swapd.config import Config, command, model_path
 from swapd.errors import GpuProbeFailed, SwapdError, TierUnavailable
 from swapd.events import EventHub
-from swapd.gpu import GpuProbe, check_fits, wait_released
+from swapd.gpu import GpuProbe, Hold, check_fits, wait_released
 from swapd.logs import line
 from swapd.metrics import Metrics
 from swapd.prewarm import mem_available_mib, prewarm
@@ -32,11 +33,13 @@ HISTORY = 50  # swaps kept for `swapctl history`
 
 @dataclass
 class Ticket:
-    """An admitted request: which tier serves it, where, and how to cancel it on a forced swap."""
+    """An admitted request: which tier (or, with kind "companion", which companion) serves it, where,
+    and how to cancel it on a forced swap."""
 
     rid: int
     tier: str
     upstream: str
+    kind: Literal["tier", "companion"] = "tier"
     cancelled: str | None = None
     _on_cancel: Callable[[str], None] | None = field(default=None, repr=False)
 
@@ -81,6 +84,10 @@ def read_persisted(state_dir: Path, config: Config) -> str | None:
     return saved
 
 
+async def no_holds() -> tuple[Hold, ...]:
+    return ()
+
+
 class Driver:
     def __init__(
         self,
@@ -90,8 +97,10 @@ class Driver:
         hub: EventHub,
         metrics: Metrics,
         cache: PromptCache | None = None,
+        holds: Callable[[], Awaitable[tuple[Hold, ...]]] = no_holds,
     ) -> None:
         self._config = config
+        self._holds = holds  # VRAM kept for companions that are not loaded yet (see companions.py)
         self._metrics = metrics
         self._cache = cache
         self._supervisor = supervisor
@@ -227,7 +236,8 @@ class Driver:
         """The life of one llama-server: load it, then wait for it to exit (a crash) until cancelled."""
         tier = self._config.tier(name)
         try:
-            await check_fits(self._probe, name, tier.vram_mib, self._config.gpu.margin_mib)
+            holds = await self._holds() if tier.vram_mib else ()
+            await check_fits(self._probe, name, tier.vram_mib, self._config.gpu.margin_mib, holds)
             if self._cache is not None:
                 self._cache.prepare(name)
             await self._supervisor.start(

@@ -14,7 +14,7 @@ from typing import Protocol
 
 import pynvml
 
-from swapd.config import GpuConfig
+from swapd.config import Config, GpuConfig
 from swapd.errors import GpuProbeFailed, NotEnoughVram
 from swapd.logs import line
 
@@ -146,17 +146,84 @@ def open_probe(config: GpuConfig) -> GpuProbe:
     return NoGpu()
 
 
-async def check_fits(probe: GpuProbe, tier: str, need_mib: int, margin_mib: int) -> None:
-    """Refuse a load when the GPUs' free VRAM is below what the tier expects plus the margin."""
-    gpus = await probe.snapshot()
+async def read_once(config: GpuConfig) -> tuple[Gpu, ...]:
+    """One snapshot from the configured backend, closing NVML after (for `swapd check-config`)."""
+    probe = open_probe(config)
+    try:
+        return await probe.snapshot()
+    finally:
+        if isinstance(probe, NvmlGpu):
+            probe.close()
+
+
+@dataclass(frozen=True)
+class Hold:
+    """VRAM kept free for a companion that is not loaded right now (starting or restarting), so that it
+    still fits when it comes back. A loaded companion holds nothing here: the probe already counts it."""
+
+    companion: str
+    mib: int
+
+
+def shortfall(
+    gpus: tuple[Gpu, ...], tier: str, need_mib: int, margin_mib: int, holds: tuple[Hold, ...]
+) -> str:
+    """Why a tier does not fit in the free VRAM less the companions' holds and the margin; '' if it fits."""
     if not gpus or need_mib == 0:
-        return
+        return ""
     free = sum(g.free_mib for g in gpus)
-    if free < need_mib + margin_mib:
-        raise NotEnoughVram(
-            f"tier {tier!r} needs {need_mib} MiB + {margin_mib} MiB margin but only {free} MiB of VRAM "
-            "is free; stop other GPU processes or lower the tier's vram_mib"
-        )
+    held = sum(h.mib for h in holds)
+    if free - held >= need_mib + margin_mib:
+        return ""
+    names = ", ".join(repr(h.companion) for h in holds)
+    kept = f", of which {held} MiB is kept for companion {names} (not loaded yet)" if held else ""
+    return (
+        f"tier {tier!r} needs {need_mib} MiB + {margin_mib} MiB margin but only {free} MiB of VRAM is "
+        f"free{kept}; stop other GPU processes or lower the tier's vram_mib"
+    )
+
+
+async def check_fits(
+    probe: GpuProbe, tier: str, need_mib: int, margin_mib: int, holds: tuple[Hold, ...] = ()
+) -> None:
+    """Refuse a load when the GPUs' free VRAM, less the companions' holds, is below the tier's need plus
+    the margin."""
+    if need_mib == 0:
+        return
+    if why := shortfall(await probe.snapshot(), tier, need_mib, margin_mib, holds):
+        raise NotEnoughVram(why)
+
+
+def overcommitted(config: Config, gpus: tuple[Gpu, ...]) -> list[str]:
+    """What cannot fit on these GPUs by their total memory: a tier beside all companions, a companion on
+    GPUs that do not exist or are too small. One line each, for `swapd check-config` and the start-up log."""
+    if not gpus:
+        return []
+    total = sum(g.total_mib for g in gpus)
+    margin = config.gpu.margin_mib
+    companions = sum(c.vram_mib for c in config.companions)
+    lines = []
+    for tier in config.tiers:
+        if tier.vram_mib and tier.vram_mib + companions + margin > total:
+            lines.append(
+                f"tier {tier.name!r} ({tier.vram_mib} MiB) + companions ({companions} MiB) + margin "
+                f"({margin} MiB) = {tier.vram_mib + companions + margin} MiB is more than the GPUs' "
+                f"{total} MiB; swapd will refuse to load it"
+            )
+    by_index = {g.index: g for g in gpus}
+    for companion in config.companions:
+        missing = [i for i in companion.gpus if i not in by_index]
+        if missing:
+            lines.append(
+                f"companion {companion.name!r}: gpus lists {missing}, but the GPUs are {sorted(by_index)}"
+            )
+            continue
+        placed = sum(by_index[i].total_mib for i in companion.gpus) if companion.gpus else total
+        if companion.vram_mib > placed:
+            lines.append(
+                f"companion {companion.name!r} ({companion.vram_mib} MiB) is more than its GPUs' {placed} MiB"
+            )
+    return lines
 
 
 async def wait_released(probe: GpuProbe, pid: int, timeout_s: float, interval_s: float) -> bool:

@@ -1,5 +1,5 @@
 """Prometheus metrics: swaps and their phases, the queue, in-flight requests, requests by status,
-the GPUs, and llama-server's own token rates.
+the GPUs, llama-server's own token rates, and the companions (up, restarts, requests).
 
 Counters and histograms are updated where things happen (the driver, the relay); gauges that
 describe a state (queue, in flight, GPUs, token rates) are set right before each scrape.
@@ -67,6 +67,31 @@ class Metrics:
         self.gpu_temp = Gauge(
             "swapd_gpu_temperature_celsius", "GPU temperature.", ["gpu", "name"], registry=r
         )
+        self.companion_ready = Gauge(
+            "swapd_companion_ready",
+            "1 while the companion is loaded and serving, else 0.",
+            ["companion"],
+            registry=r,
+        )
+        self.companion_restarts = Counter(
+            "swapd_companion_restarts", "Companion crashes and failed loads.", ["companion"], registry=r
+        )
+        self.companion_in_flight = Gauge(
+            "swapd_companion_in_flight", "Requests being served, by companion.", ["companion"], registry=r
+        )
+        self.companion_requests = Counter(
+            "swapd_companion_requests",
+            "Proxied requests by companion and HTTP status.",
+            ["companion", "status"],
+            registry=r,
+        )
+        self.companion_request_seconds = Histogram(
+            "swapd_companion_request_seconds",
+            "Proxied companion request duration.",
+            ["companion"],
+            buckets=REQUEST_BUCKETS,
+            registry=r,
+        )
         self.token_rate = Gauge(
             "swapd_llama_tokens_per_second",
             "llama-server's own prompt and generation rates (tiers started with --metrics).",
@@ -81,9 +106,23 @@ class Metrics:
             for phase, seconds in phases.items():
                 self.phase_seconds.labels(phase=phase).observe(seconds)
 
-    def request_done(self, tier: str, status: int, seconds: float) -> None:
+    def request_done(self, tier: str, status: int, seconds: float, companion: bool = False) -> None:
+        if companion:
+            self.companion_requests.labels(companion=tier, status=str(status)).inc()
+            self.companion_request_seconds.labels(companion=tier).observe(seconds)
+            return
         self.requests.labels(tier=tier, status=str(status)).inc()
         self.request_seconds.labels(tier=tier).observe(seconds)
+
+    def companion_state(self, name: str, *, ready: bool, restarting: bool) -> None:
+        self.companion_ready.labels(companion=name).set(1 if ready else 0)
+        self.companion_restarts.labels(companion=name)  # a series from the start, at 0
+        if restarting:
+            self.companion_restarts.labels(companion=name).inc()
+
+    def set_companions(self, in_flight: dict[str, int]) -> None:
+        for name, count in in_flight.items():
+            self.companion_in_flight.labels(companion=name).set(count)
 
     def set_state(
         self, tiers: tuple[str, ...], ready: str | None, in_flight: dict[str, int], queued: int

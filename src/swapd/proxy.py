@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import httpx
 from starlette.requests import Request
@@ -20,7 +21,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import Message, Receive, Scope, Send
 
 from swapd.config import Config
-from swapd.driver import Driver, Ticket
+from swapd.driver import Ticket
 from swapd.errors import (
     BadRequest,
     PayloadTooLarge,
@@ -98,8 +99,16 @@ def model_field(body: bytes) -> str | None:
         raise BadRequest("request body must be a JSON object")
     model = data.get("model")
     if model is not None and not isinstance(model, str):
-        raise BadRequest("`model` must be a string: a tier name, an alias or 'auto'")
+        raise BadRequest("`model` must be a string: a tier or companion name, an alias or 'auto'")
     return model
+
+
+class Gate(Protocol):
+    """Admission to an upstream: the swap driver for tiers, `Companions` for companions."""
+
+    async def admit(self, name: str | None) -> Ticket: ...
+
+    def release(self, ticket: Ticket) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -140,7 +149,7 @@ class Exchange:
             return await self._client.send(self._request(), stream=True)
         except (httpx.HTTPError, httpx.StreamError) as exc:
             raise UpstreamUnavailable(
-                f"llama-server for tier {self.ticket.tier!r} did not answer: {exc}"
+                f"llama-server for {self.ticket.kind} {self.ticket.tier!r} did not answer: {exc}"
             ) from exc
 
     async def _run(self) -> None:
@@ -177,12 +186,16 @@ class Relay(Response):
     upstream call is closed, and the ticket is released in `finally`.
     """
 
-    def __init__(self, proxy: "Proxy", tier: str | None, upstream: Callable[[str], httpx.Request]) -> None:
+    def __init__(
+        self, proxy: "Proxy", gate: Gate, name: str | None, upstream: Callable[[str], httpx.Request]
+    ) -> None:
         super().__init__()
         self._proxy = proxy
-        self._tier = tier
+        self._gate = gate
+        self._name = name  # the tier (None: the active one) or the companion
         self._upstream = upstream
         self._served_by = "none"
+        self._companion = False
         self._status = 499  # nginx's "client closed request", kept if nothing was sent
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -201,7 +214,9 @@ class Relay(Response):
             serve.cancel()
             watcher.cancel()
             await asyncio.wait([serve, watcher])
-            self._proxy.metrics.request_done(self._served_by, self._status, time.monotonic() - started)
+            self._proxy.metrics.request_done(
+                self._served_by, self._status, time.monotonic() - started, self._companion
+            )
         if not serve.cancelled() and (exc := serve.exception()) is not None:
             raise exc
 
@@ -212,17 +227,18 @@ class Relay(Response):
             message = await receive()
 
     async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
-        driver = self._proxy.driver
+        gate = self._gate
         try:
-            ticket = await driver.admit(self._tier)
+            ticket = await gate.admit(self._name)
         except SwapdError as exc:
             await error_response(exc)(scope, receive, send)
             return
         self._served_by = ticket.tier
+        self._companion = ticket.kind == "companion"
         try:
             exchange = Exchange(self._proxy.client, ticket, lambda: self._upstream(ticket.upstream))
         except BaseException:
-            driver.release(ticket)
+            gate.release(ticket)
             raise
         try:
             first = await exchange.next()
@@ -236,12 +252,12 @@ class Relay(Response):
             # Cancel and release before the first await: this cleanup may itself be cancelled when the
             # client's disconnect (or the end of the response) wakes the watcher first.
             exchange.cancel()
-            driver.release(ticket)
+            gate.release(ticket)
             await exchange.closed()
 
     @staticmethod
     def _reply_headers(ticket: Ticket, head: httpx.Response) -> list[tuple[bytes, bytes]]:
-        headers = [(b"x-swapd-tier", ticket.tier.encode())]
+        headers = [(f"x-swapd-{ticket.kind}".encode(), ticket.tier.encode())]
         if content_type := head.headers.get("content-type"):
             headers.append((b"content-type", content_type.encode()))
         return headers
@@ -284,13 +300,15 @@ class Proxy:
     def __init__(
         self,
         config: Config,
-        driver: Driver,
+        driver: Gate,
+        companions: Gate,
         client: httpx.AsyncClient,
         api_keys: Sequence[str],
         metrics: Metrics,
     ) -> None:
         self.config = config
         self.driver = driver
+        self.companions = companions
         self.client = client
         self.metrics = metrics
         self._api_keys = tuple(api_keys)
@@ -299,19 +317,28 @@ class Proxy:
         if self._api_keys:
             check_bearer(request, self._api_keys)
 
+    def route(self, model: str | None) -> tuple[Gate, str | None]:
+        """Which gate admits a request for `model`: its companion's, or the swap driver's for a tier."""
+        if (companion := self.config.companion_for(model)) is not None:
+            return self.companions, companion.name
+        return self.driver, self.config.resolve(model)
+
     async def handle(self, request: Request) -> Response:
         """Validate everything before queueing: auth, size, JSON, tier; then hand over to a Relay."""
         self.authorize(request)
         path = request.url.path
         if request.method == "POST":
             body = await read_body(request, self.config.max_body_bytes)
-            tier = self.config.resolve(model_field(body))
+            gate, name = self.route(model_field(body))
             headers = {"content-type": "application/json"}
             return Relay(
                 self,
-                tier,
+                gate,
+                name,
                 lambda base: self.client.build_request("POST", base + path, content=body, headers=headers),
             )
-        tier = self.config.resolve(request.query_params.get("model"))
+        gate, name = self.route(request.query_params.get("model"))
         params = httpx.QueryParams([(k, v) for k, v in request.query_params.multi_items() if k != "model"])
-        return Relay(self, tier, lambda base: self.client.build_request("GET", base + path, params=params))
+        return Relay(
+            self, gate, name, lambda base: self.client.build_request("GET", base + path, params=params)
+        )

@@ -13,7 +13,7 @@ import signal
 import socket
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from enum import Enum
 
 import httpx
@@ -85,8 +85,16 @@ class OutputRing:
 class Supervisor:
     """Owns at most one llama-server process at a time."""
 
-    def __init__(self, client: httpx.AsyncClient, *, health_interval_s: float, stop_timeout_s: float) -> None:
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        *,
+        health_interval_s: float,
+        stop_timeout_s: float,
+        logs_command: str = "swapctl logs",
+    ) -> None:
         self._client = client
+        self._logs_command = logs_command  # where the operator reads this child's output, for messages
         self._health_interval_s = health_interval_s
         self._stop_timeout_s = stop_timeout_s
         self.ring = OutputRing()
@@ -105,9 +113,15 @@ class Supervisor:
         self.state = to
 
     async def start(
-        self, argv_for: Callable[[int], list[str]], *, timeout_s: float, on_phase: Callable[[str], None]
+        self,
+        argv_for: Callable[[int], list[str]],
+        *,
+        timeout_s: float,
+        on_phase: Callable[[str], None],
+        env: Mapping[str, str] | None = None,
     ) -> None:
-        """Spawn llama-server and wait for /health 200; LoadFailed (after cleanup) on exit or timeout."""
+        """Spawn llama-server (with `env` added to ours) and wait for /health 200; LoadFailed (after
+        cleanup) on exit or timeout."""
         self._move(Proc.STARTING)
         port = free_loopback_port()
         argv = argv_for(port)
@@ -121,6 +135,7 @@ class Supervisor:
                 stderr=asyncio.subprocess.STDOUT,
                 start_new_session=True,
                 limit=1 << 20,
+                env={**os.environ, **env} if env else None,
             )
         except OSError as exc:
             self._move(Proc.STOPPING)
@@ -160,8 +175,8 @@ class Supervisor:
     def _exit_reason(self, code: int | None) -> str:
         recent = " ".join(self.ring.tail(40)).lower()
         if any(marker.lower() in recent for marker in OOM_MARKERS):
-            return f"llama-server ran out of memory while loading (exit {code}); see `swapctl logs`"
-        return f"llama-server exited with {code} while loading; see `swapctl logs`"
+            return f"llama-server ran out of memory while loading (exit {code}); see `{self._logs_command}`"
+        return f"llama-server exited with {code} while loading; see `{self._logs_command}`"
 
     async def _read_output(self, proc: asyncio.subprocess.Process) -> None:
         assert proc.stdout is not None

@@ -42,6 +42,13 @@ def tier(name: str, parallel: int = 1, *args: str) -> dict[str, Any]:
     }
 
 
+def companion(tmp_path: Path, name: str = "fim", *args: str, **fields: Any) -> dict[str, Any]:
+    """A companion on the fake llama-server; its model file exists (swapd checks that before starting)."""
+    model = tmp_path / f"{name}.gguf"
+    model.write_bytes(b"GGUF")
+    return {"name": name, "model": str(model), "ctx_size": 512, "args": list(args), **fields}
+
+
 def make_config(tmp_path: Path, **overrides: Any) -> configuration.Config:
     """Three fake tiers (fast with 2 slots, balanced and deep with 1), quick timeouts, no GPU."""
     data: dict[str, Any] = {
@@ -94,6 +101,24 @@ class Swapd:
         ]
         ports = [m.group(1) for text in lines if (m := re.search(r"listening on (http://[\d.:]+)", text))]
         return ports[-1]
+
+    async def companion_upstream(self, name: str) -> str:
+        """The URL of a companion's llama-server now running, from its own startup line."""
+        params = {"tail": 2000, "companion": name}
+        lines = (await self.client.get("/swapd/logs", params=params, headers=self.admin)).json()["lines"]
+        ports = [m.group(1) for text in lines if (m := re.search(r"listening on (http://[\d.:]+)", text))]
+        return ports[-1]
+
+    async def companion(self, name: str = "fim") -> dict[str, Any]:
+        entry: dict[str, Any] = next(c for c in (await self.status())["companions"] if c["name"] == name)
+        return entry
+
+    async def wait_companion(self, state: str, name: str = "fim") -> dict[str, Any]:
+        await self.wait_until(
+            lambda s: any(c["name"] == name and c["state"] == state for c in s["companions"]),
+            f"companion {name} {state}",
+        )
+        return await self.companion(name)
 
     async def started_count(self) -> int:
         lines = (await self.client.get("/swapd/logs", params={"tail": 2000}, headers=self.admin)).json()[

@@ -32,6 +32,11 @@ class Daemon:
         result = CliRunner().invoke(swapctl, ["--socket", str(self.socket), *args])
         return Result(result.exit_code, result.stdout, result.stderr)
 
+    def state(self) -> str | None:
+        """The tier's state from `swapctl status --json` (None while swapd does not answer yet)."""
+        out = self.ctl("status", "--json").out
+        return json.loads(out)["state"] if out else None
+
 
 @dataclass
 class Result:
@@ -61,7 +66,9 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
         '[[tiers]]\nname = "deep"\nmodel = "/m/deep.gguf"\nctx_size = 4096\n'
         '[[tiers]]\nname = "broken"\nmodel = "/m/b.gguf"\nctx_size = 64\n'
         'args = ["--fake-exit-on-load", "2"]\n'
+        '[[companions]]\nname = "fim"\nmodel = "./fim.gguf"\nctx_size = 256\n'
     )
+    (tmp / "fim.gguf").write_bytes(b"GGUF")
     log = tmp / "swapd.log"
     with open(log, "wb") as out:
         process = subprocess.Popen(
@@ -75,7 +82,7 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
         wait_until(
             lambda: d.socket.exists() or process.poll() is not None, timeout=20, what="the control socket"
         )
-        wait_until(lambda: '"ready"' in d.ctl("status", "--json").out, timeout=20, what="the first tier")
+        wait_until(lambda: d.state() == "ready", timeout=20, what="the first tier")
         yield d
     finally:
         process.send_signal(signal.SIGTERM)
@@ -86,8 +93,21 @@ def test_status_json_follows_the_contract(daemon: Daemon) -> None:
     result = daemon.ctl("status", "--json")
     assert result.code == 0
     status = json.loads(result.out)
-    assert set(status) == {"tier", "state", "pinned", "uptime_s", "gpus", "in_flight", "queued", "last_swap"}
+    assert set(status) == {
+        *("tier", "state", "pinned", "uptime_s", "gpus", "in_flight", "queued", "last_swap", "companions")
+    }
     assert status["tier"] in ("fast", "deep") and status["state"] == "ready"
+
+
+def test_status_and_logs_show_the_companion(daemon: Daemon) -> None:
+    wait_until(lambda: "companion  fim (ready" in daemon.ctl("status").out, timeout=20, what="the companion")
+    line = next(text for text in daemon.ctl("status").out.splitlines() if text.startswith("companion"))
+    assert line == "companion  fim (ready, 0 in flight)"
+    logs = daemon.ctl("logs", "--companion", "fim", "-n", "50")
+    assert logs.code == 0 and "fim.gguf" in logs.out and "fast.gguf" not in logs.out
+    unknown = daemon.ctl("logs", "--companion", "nope")
+    assert unknown.code == 1
+    assert unknown.err == "swapctl: unknown companion 'nope' (known: fim) (HTTP 404)\n"
 
 
 def test_control_socket_is_group_only(daemon: Daemon) -> None:
@@ -115,7 +135,7 @@ def test_failed_swap_exits_1_with_the_reason_and_rolls_back(daemon: Daemon) -> N
     assert result.code == 1
     assert result.err.startswith("swapctl: swap to broken failed: llama-server exited with 2 while loading")
     assert json.loads(result.out)["ok"] is False
-    wait_until(lambda: '"ready"' in daemon.ctl("status", "--json").out, timeout=20, what="the rollback")
+    wait_until(lambda: daemon.state() == "ready", timeout=20, what="the rollback")
 
 
 def test_pin_refuses_other_swaps_until_unpin(daemon: Daemon) -> None:
@@ -212,9 +232,14 @@ def test_status_watch_prints_state_changes_and_swaps_as_they_happen(daemon: Daem
 
 def test_unload_then_sigterm_stops_everything_and_leaks_no_secret(daemon: Daemon) -> None:
     assert daemon.ctl("unload").code == 0
-    wait_until(lambda: '"stopped"' in daemon.ctl("status", "--json").out, timeout=20, what="the unload")
+    wait_until(lambda: daemon.state() == "stopped", timeout=20, what="the unload")
+    wait_until(lambda: "listening on" in daemon.ctl("logs", "--companion", "fim").out, 20, "the companion")
+    companion = re.findall(r"listening on (http://[\d.:]+)", daemon.ctl("logs", "--companion", "fim").out)[-1]
+    assert httpx.get(f"{companion}/health").status_code == 200, "the companion outlived the unload"
     daemon.process.send_signal(signal.SIGTERM)
     assert daemon.process.wait(timeout=20) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal it caught
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"{companion}/health")
     assert not daemon.socket.exists()
     log = daemon.log.read_text()
     assert "swap.done" in log and "swapd.stopped" in log

@@ -122,3 +122,85 @@ def test_check_config_prints_each_tiers_command_line(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["check-config", str(path)])
     assert result.exit_code == 1
     assert "swapd.toml: mystery: unknown key" in result.output
+
+
+def fim(**fields: Any) -> dict[str, Any]:
+    return {"name": "fim", "model": "/m/fim.gguf", "ctx_size": 4096, **fields}
+
+
+@pytest.mark.parametrize(
+    ("companions", "line"),
+    [
+        ([fim(name="fast")], "companions: 'fast' names both 'fast' and companion 'fast'"),
+        ([fim(aliases=["gemma"])], "companions: 'gemma' names both 'fast' and companion 'fim'"),
+        ([fim(), fim(aliases=["x"])], "companions: 'fim' names both 'fim' and companion 'fim'"),
+        ([fim(name="auto")], "companions[auto]: 'auto' is reserved for the active tier"),
+        ([fim(args=["--port", "1"])], "companions[fim]: args: --port is set by swapd"),
+        ([fim(args=["-c=99"])], "companions[fim]: args: -c is set by swapd; use ctx_size"),
+        ([fim(gpus=[1, 1])], "companions[fim]: gpus: [1, 1] lists a GPU twice"),
+        ([fim(gpus=[-1])], "companions[fim].gpus[0]: Input should be greater than or equal to 0"),
+        ([fim(vram_mib=-5)], "companions[fim].vram_mib: Input should be greater than or equal to 0"),
+        ([fim(surprise=1)], "companions[fim].surprise: unknown key"),
+    ],
+)
+def test_bad_companions_are_refused_with_one_line(companions: list[dict[str, Any]], line: str) -> None:
+    tiers = [{**tier("fast"), "aliases": ["gemma"]}]
+    with pytest.raises(ConfigError) as caught:
+        configuration.parse(base(tiers=tiers, companions=companions))
+    assert line in str(caught.value).splitlines()[0]
+
+
+def test_a_companion_is_routed_by_name_or_alias_and_tiers_are_not() -> None:
+    config = configuration.parse(base(companions=[fim(aliases=["coder"], args=["--chat-template-file=x"])]))
+    assert [c.name if c else None for c in map(config.companion_for, ("fim", "coder", "fast", None))] == [
+        "fim",
+        "fim",
+        None,
+        None,
+    ]
+    with pytest.raises(ConfigError.__base__, match=r"unknown model 'x' \(known: fast, fim, or 'auto'\)"):  # type: ignore[misc]
+        config.resolve("x")
+
+
+def test_companion_command_and_gpu_placement() -> None:
+    config = configuration.parse(base(companions=[fim(parallel=2, gpus=[1], args=["-ngl", "99"])]))
+    (spec,) = config.companions
+    assert configuration.companion_command(config, spec, 9) == [
+        "/bin/llama-server",
+        *("--model", "/m/fim.gguf", "--ctx-size", "4096", "--parallel", "2"),
+        *("--host", "127.0.0.1", "--port", "9", "-ngl", "99"),
+    ]
+    assert configuration.companion_env(spec) == {
+        "CUDA_DEVICE_ORDER": "PCI_BUS_ID",
+        "CUDA_VISIBLE_DEVICES": "1",
+    }
+    assert configuration.companion_env(configuration.Companion(**fim())) == {}
+
+
+def test_check_config_prints_companions_and_warns_about_a_missing_model_and_vram(tmp_path: Path) -> None:
+    gpus = tmp_path / "gpus.json"
+    gpus.write_text((Path(__file__).resolve().parents[2] / "fakes" / "gpu-2x3060.json").read_text())
+    path = tmp_path / "swapd.toml"
+    path.write_text(
+        f'listen = "127.0.0.1"\nllama_server = "{FAKE_LLAMA}"\nprompt_cache_max_mib = 0\n'
+        f'[gpu]\nbackend = "fake"\nfake_file = "{gpus}"\n'
+        '[[tiers]]\nname = "fast"\nmodel = "/m/f.gguf"\nctx_size = 512\nvram_mib = 20000\n'
+        '[[tiers]]\nname = "big"\nmodel = "/m/b.gguf"\nctx_size = 512\nvram_mib = 23000\n'
+        '[[companions]]\nname = "fim"\nmodel = "./missing.gguf"\nctx_size = 256\nvram_mib = 1200\n'
+        "gpus = [1]\n"
+        '[[companions]]\nname = "odd"\nmodel = "/m/o.gguf"\nctx_size = 256\ngpus = [2]\n'
+    )
+    result = CliRunner().invoke(main, ["check-config", str(path)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[2] == (
+        f"companion fim: CUDA_DEVICE_ORDER=PCI_BUS_ID CUDA_VISIBLE_DEVICES=1 {FAKE_LLAMA} "
+        f"--model {tmp_path / 'missing.gguf'} --ctx-size 256 --parallel 1 --host 127.0.0.1 --port PORT"
+    )
+    assert result.stderr.splitlines() == [
+        f"swapd: warning: companion 'fim': model file {tmp_path / 'missing.gguf'} does not exist; "
+        "it will not start",
+        "swapd: warning: companion 'odd': model file /m/o.gguf does not exist; it will not start",
+        "swapd: warning: tier 'big' (23000 MiB) + companions (1200 MiB) + margin (512 MiB) = 24712 MiB "
+        "is more than the GPUs' 24576 MiB; swapd will refuse to load it",
+        "swapd: warning: companion 'odd': gpus lists [2], but the GPUs are [0, 1]",
+    ]
