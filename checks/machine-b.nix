@@ -27,13 +27,17 @@ pkgs.testers.runNixOSTest {
         url = "http://127.0.0.1:8080";
         apiKeyFile = "/etc/variet-test/swapd-api-key";
       };
-      searxng.local.environmentFile = pkgs.writeText "searx.env" "SEARX_SECRET_KEY=vm-test-only";
+      searxng.local.environmentFile = "/etc/variet-test/searx.env";
       # On, so their servers start and list their tools; with no token a call says how to get one.
       google = {
         clientSecretFile = "/etc/variet-test/google-client-secret";
         calendar.enable = true;
         gmail.enable = true;
       };
+    };
+    environment.etc."variet-test/searx.env" = {
+      text = "SEARX_SECRET_KEY=vm-test-only";
+      mode = "0400";
     };
     environment.etc."variet-test/google-client-secret" = {
       text = builtins.toJSON {

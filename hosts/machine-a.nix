@@ -1,15 +1,12 @@
 # Machine A, the brain: two RTX 3060 12 GB, swapd and llama-server, reachable from the LAN only.
-{ lib, pkgs, ... }:
+{ config, lib, ... }:
 let
   swapd = import ../nix/data/machine-a-swapd.nix;
-  lan = "enp5s0"; # PLACEHOLDER: your LAN interface (`ip -br link`)
+  lan = (import ../nix/data/lan.nix).machineA.interface;
 in
 {
-  imports = [
-    # PLACEHOLDER: your `nixos-generate-config --show-hardware-config > hosts/hardware/machine-a.nix`
-    # (disks, file systems, CPU microcode), then uncomment:
-    # ./hardware/machine-a.nix
-  ];
+  # File systems, kernel modules and the boot loader: a placeholder until you replace it (README step 1).
+  imports = [ (import ./hardware.nix "machine-a") ];
 
   networking.hostName = "machine-a";
   system.stateVersion = "25.11";
@@ -42,7 +39,6 @@ in
       gpu
       tiers
       ;
-    llamaCppPackage = pkgs.llama-cpp-cuda;
     # Root-only files (README, "Deploy on NixOS"; with sops-nix or agenix, their paths instead).
     apiKeyFile = "/var/lib/secrets/variet/swapd-api-key";
     adminTokenFile = "/var/lib/secrets/variet/swapd-admin-token";
@@ -66,5 +62,11 @@ in
       "wheel"
       "swapd"
     ];
+    # FILL IN: your SSH public key; password logins over SSH are off.
+    openssh.authorizedKeys.keys = [ ];
   };
+  warnings = lib.optional (config.users.users.dev.openssh.authorizedKeys.keys == [ ]) (
+    "hosts/machine-a.nix: users.users.dev has no SSH key and SSH refuses passwords; "
+    + "add yours to users.users.dev.openssh.authorizedKeys.keys"
+  );
 }

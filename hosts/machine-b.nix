@@ -3,13 +3,11 @@
 { pkgs, ... }:
 let
   assistant = import ../nix/data/machine-b-assistant.nix;
+  machineA = (import ../nix/data/lan.nix).machineA;
 in
 {
-  imports = [
-    # PLACEHOLDER: your `nixos-generate-config --show-hardware-config > hosts/hardware/machine-b.nix`
-    # (disks, file systems, CPU microcode), then uncomment:
-    # ./hardware/machine-b.nix
-  ];
+  # File systems, kernel modules and the boot loader: a placeholder until you replace it (README step 1).
+  imports = [ (import ./hardware.nix "machine-b") ];
 
   networking.hostName = "machine-b";
   system.stateVersion = "25.11";
@@ -30,6 +28,8 @@ in
   };
 
   networking.firewall.enable = true; # nothing is served to the LAN from Machine B
+  # The name swapd.url (nix/data/machine-b-assistant.nix) reaches Machine A by.
+  networking.hosts.${machineA.address} = [ machineA.name ];
 
   users.users.dev = {
     isNormalUser = true; # PLACEHOLDER: your user

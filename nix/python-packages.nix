@@ -1,7 +1,11 @@
-# Python packages Variet needs at versions newer than nixos-25.11 has: the MCP SDK 2.x and what it
-# pulls in. Wheels (pure Python, py3-none-any) pinned to the same versions as constraints.txt; each URL
-# and SRI hash was taken from the file pip downloaded (the URL path is the file's BLAKE2b-256, checked).
-# Applied only to Variet's own Python (nix/overlay.nix), so nothing else in nixpkgs is rebuilt.
+# Python packages Variet needs at versions newer than nixos-25.11 has, applied only to Variet's own Python
+# (nix/overlay.nix). Each is a wheel from PyPI; each URL and SRI hash was taken from the file pip
+# downloaded (the URL path is the file's BLAKE2b-256, checked).
+#
+# The runtime-dependency check stays on for every wheel: a dependency below the floor a wheel declares
+# fails the build and names itself. So where a wheel's floor is above nixos-25.11's version, the floor is
+# met here too, by the lowest release that meets it, and only when nixpkgs' own version is lower
+# (`atLeast`). Those replace nixpkgs' package in Variet's Python set, whose dependants are rebuilt.
 pyFinal: pyPrev:
 let
   wheel =
@@ -12,19 +16,101 @@ let
       hash,
       dependencies,
       importName,
+      extra ? { },
     }:
-    pyFinal.buildPythonPackage {
-      inherit pname version dependencies;
-      format = "wheel";
-      src = pyFinal.pkgs.fetchurl { inherit url hash; };
-      # Their lower bounds follow PyPI's newest releases; nixos-25.11's are older. The pytest check
-      # runs Variet's suite against this set, which is the compatibility check that matters.
-      dontCheckRuntimeDeps = true;
-      pythonImportsCheck = [ importName ];
-    };
+    pyFinal.buildPythonPackage (
+      {
+        inherit pname version dependencies;
+        format = "wheel";
+        src = pyFinal.pkgs.fetchurl { inherit url hash; };
+        pythonImportsCheck = [ importName ];
+      }
+      // extra
+    );
   pypi = path: "https://files.pythonhosted.org/packages/${path}";
+
+  # nixpkgs' own `name` when it is at least `floor`, else the pinned `replacement`.
+  atLeast =
+    name: floor: replacement:
+    if builtins.compareVersions pyPrev.${name}.version floor < 0 then replacement else pyPrev.${name};
+
+  # pydantic >= 2.12 (mcp, mcp-types) comes with its compiled core, pinned exactly; the core is a CPython
+  # 3.13 manylinux wheel (nixos-25.11's python3), its shared object patched to find libgcc_s.
+  newPydantic = builtins.compareVersions pyPrev.pydantic.version "2.12.0" < 0;
+  cpython313 =
+    if pyFinal.python.pythonVersion == "3.13" then
+      true
+    else
+      throw "nix/python-packages.nix: the pydantic-core wheel is for CPython 3.13 but this Python is ${pyFinal.python.pythonVersion}; pin the matching wheel from https://pypi.org/simple/pydantic-core/";
 in
 {
+  # httpx2 needs idna >= 3.18 and anyio >= 4.10.
+  idna = atLeast "idna" "3.18" (wheel {
+    pname = "idna";
+    version = "3.20";
+    url = pypi "58/a2/bb081bab032533a855d44de1d56f8e8426114ff1ba5d1f07a438a0a654f8/idna-3.20-py3-none-any.whl";
+    hash = "sha256-q3rnEil0VTNw8L25GeGpYLLNG8HvAnZBbYltuBwUWCw=";
+    dependencies = [ ];
+    importName = "idna";
+  });
+
+  anyio = atLeast "anyio" "4.10" (wheel {
+    pname = "anyio";
+    version = "4.13.0";
+    url = pypi "da/42/e921fccf5015463e32a3cf6ee7f980a6ed0f395ceeaa45060b61d86486c2/anyio-4.13.0-py3-none-any.whl";
+    hash = "sha256-CLMQ+eJKlZQYb9dbT3P0pBUgaeOFPx7Yv79YNp9K1wg=";
+    dependencies = with pyFinal; [
+      idna
+      typing-extensions
+    ];
+    importName = "anyio";
+  });
+
+  # pydantic 2.12 needs typing-inspection >= 0.4.2.
+  typing-inspection = atLeast "typing-inspection" "0.4.2" (wheel {
+    pname = "typing-inspection";
+    version = "0.4.2";
+    url = pypi "dc/9b/47798a6c91d8bdb567fe2698fe81e0c6b7cb7ef4d13da4114b41d239f65d/typing_inspection-0.4.2-py3-none-any.whl";
+    hash = "sha256-TtHKy9wpjCIPG9JJ7VKHyqFvNNRO9OnD0MutW1IVRec=";
+    dependencies = [ pyFinal.typing-extensions ];
+    importName = "typing_inspection";
+  });
+
+  pydantic-core =
+    if newPydantic && cpython313 then
+      wheel {
+        pname = "pydantic-core";
+        version = "2.41.5";
+        url = pypi "cf/4e/35a80cae583a37cf15604b44240e45c05e04e86f9cfd766623149297e971/pydantic_core-2.41.5-cp313-cp313-manylinux_2_17_x86_64.manylinux2014_x86_64.whl";
+        hash = "sha256-QGvxjTRYItbCE2YDEANhK5x3s+Kf/bD2EjZzUqq31YY=";
+        dependencies = [ pyFinal.typing-extensions ];
+        importName = "pydantic_core";
+        extra = {
+          nativeBuildInputs = [ pyFinal.pkgs.autoPatchelfHook ];
+          buildInputs = [ pyFinal.pkgs.stdenv.cc.cc.lib ];
+        };
+      }
+    else
+      pyPrev.pydantic-core;
+
+  pydantic =
+    if newPydantic then
+      wheel {
+        pname = "pydantic";
+        version = "2.12.5";
+        url = pypi "5a/87/b70ad306ebb6f9b585f114d0ac2137d792b48be34d732d60e597c2f8465a/pydantic-2.12.5-py3-none-any.whl";
+        hash = "sha256-5WFZP8z2Hoog/Ebfwt/gdbi+fQGI3zPyIa0fATkYD50=";
+        dependencies = with pyFinal; [
+          annotated-types
+          pydantic-core
+          typing-extensions
+          typing-inspection
+        ];
+        importName = "pydantic";
+      }
+    else
+      pyPrev.pydantic;
+
   httpcore2 = wheel {
     pname = "httpcore2";
     version = "2.16.2";

@@ -4,6 +4,7 @@
 {
   lib,
   buildNpmPackage,
+  importNpmLock,
   vscode-utils,
 }:
 let
@@ -21,31 +22,29 @@ let
         ]
       );
     };
-    # FILL IN after any change to vscode-extension/package-lock.json: build once, and Nix prints the
-    # right hash (or run `prefetch-npm-deps vscode-extension/package-lock.json`).
-    npmDepsHash = lib.fakeHash;
+    # Every dependency is fetched with the integrity hash package-lock.json records, so there is no
+    # separate npmDepsHash to keep in step with the lock file.
+    npmDeps = importNpmLock { npmRoot = ../vscode-extension; };
+    npmConfigHook = importNpmLock.npmConfigHook;
     # esbuild finds its platform binary without its install script; vsce-sign's only fetches a tool.
     npmFlags = [ "--ignore-scripts" ];
     npmBuildScript = "bundle";
     postBuild = ''
       node_modules/.bin/vsce package --no-dependencies --allow-missing-repository --skip-license -o ${manifest.name}.vsix
     '';
-    # The .vsix for `code --install-extension`, and the same zip under a name every nixpkgs unpacker
-    # knows (older vscode-utils unpack only `.zip`).
+    # The .vsix, for buildVscodeExtension below and for `code --install-extension` elsewhere.
     installPhase = ''
       runHook preInstall
       install -Dm444 ${manifest.name}.vsix "$out/${manifest.name}.vsix"
-      ln -s ${manifest.name}.vsix "$out/${manifest.name}.zip"
       runHook postInstall
     '';
   };
 in
 vscode-utils.buildVscodeExtension {
-  # Older vscode-utils name the derivation from `name`, newer ones from `pname` and `version`.
-  name = "${manifest.publisher}-${manifest.name}-${manifest.version}";
   pname = manifest.name;
   inherit (manifest) version;
-  src = "${vsix}/${manifest.name}.zip";
+  # nixos-25.11's unpack hook unpacks a source only when its name ends in .vsix.
+  src = "${vsix}/${manifest.name}.vsix";
   vscodeExtPublisher = manifest.publisher;
   vscodeExtName = manifest.name;
   vscodeExtUniqueId = "${manifest.publisher}.${manifest.name}";

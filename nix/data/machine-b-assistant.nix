@@ -5,6 +5,7 @@
 # > Copy User ID), the channel IDs where @mentions are answered, and your own addresses.
 {
   swapd = {
+    # Machine A by the name hosts/machine-b.nix declares (nix/data/lan.nix), on swapd's port.
     url = "http://machine-a:8080";
     tier = "auto";
     # Root-only files (README, "Deploy on NixOS"; with sops-nix or agenix, their paths instead). They reach
