@@ -1,6 +1,7 @@
 # Machine A in a VM: swapd with the fake GPU backend and the stub llama-server. `swapctl balanced`
-# swaps, the proxy serves a chat with the API key (and refuses one without), the tier survives a restart
-# of the service, and the port answers on the LAN interface only.
+# swaps, the proxy serves a chat with the API key (and refuses one without), the companion answers beside
+# the tier without a swap, the tier survives a restart of the service, and the port answers on the LAN
+# interface only.
 {
   pkgs,
   self,
@@ -41,10 +42,13 @@ pkgs.testers.runNixOSTest {
     ''
       import json
 
-      chat = (
-          "curl -sS --fail-with-body -D /tmp/headers -H 'Content-Type: application/json' "
-          + "-d '{\"model\": \"auto\", \"messages\": [{\"role\": \"user\", \"content\": \"hello\"}]}' "
-      )
+      def chat_with(model):
+          return (
+              "curl -sS --fail-with-body -D /tmp/headers -H 'Content-Type: application/json' "
+              + "-d '{\"model\": \"" + model + "\", \"messages\": [{\"role\": \"user\", \"content\": \"hello\"}]}' "
+          )
+
+      chat = chat_with("auto")
       key = "-H 'Authorization: Bearer vm-test-api-key' "
       url = "http://127.0.0.1:8080/v1/chat/completions"
 
@@ -74,6 +78,17 @@ pkgs.testers.runNixOSTest {
           assert machine.succeed(
               "curl -s -o /dev/null -w '%{http_code}' -X POST " + url
           ).strip() == "401"
+
+      with subtest("the companion answers by its alias beside the tier, without a swap"):
+          def companion_ready(_):
+              return any(c["name"] == "fim" and c["state"] == "ready" for c in status()["companions"])
+
+          retry(companion_ready, timeout=60)
+          answer = json.loads(machine.succeed(chat_with("completion") + key + url))
+          assert answer["choices"][0]["message"]["content"].startswith("tok0"), answer
+          assert "x-swapd-companion: fim" in machine.succeed("cat /tmp/headers").lower()
+          now = status()
+          assert now["tier"] == "balanced" and now["state"] == "ready", now
 
       with subtest("the tier survives a restart of the service"):
           machine.systemctl("restart swapd.service")

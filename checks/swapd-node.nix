@@ -15,6 +15,7 @@ in
       policy
       gpu
       tiers
+      companions
       ;
     llamaCppPackage = stubs.llama-server;
     settings.gpu.fake_file = stubs.gpus;

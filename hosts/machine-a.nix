@@ -38,6 +38,7 @@ in
       policy
       gpu
       tiers
+      companions
       ;
     # Root-only files (README, "Deploy on NixOS"; with sops-nix or agenix, their paths instead).
     apiKeyFile = "/var/lib/secrets/variet/swapd-api-key";

@@ -46,63 +46,86 @@ let
     };
   };
 
+  # One llama-server's options; a tier and a companion each have them. `what` names it in the
+  # descriptions, `vram` says what its VRAM figure is for.
+  serverOptions = what: vram: {
+    model = mkOption {
+      type = types.either types.path fetchSpec;
+      description = ''
+        The GGUF model of ${what}: an absolute path on Machine A given as a string
+        (`"/srv/models/x.gguf"`, kept out of the store), or a pinned fetch `{ url; sha256; }` that
+        becomes a fixed-output derivation.
+      '';
+      example = lib.literalExpression ''
+        { url = "https://huggingface.co/Qwen/Qwen3.5-35B-A3B-GGUF/resolve/<commit>/Qwen3.5-35B-A3B-Q4_K_M.gguf";
+          sha256 = "sha256-…"; }
+      '';
+    };
+    contextSize = mkOption {
+      type = types.ints.positive;
+      description = "llama-server's context size (`--ctx-size`) for ${what}.";
+    };
+    parallel = mkOption {
+      type = types.ints.between 1 256;
+      default = 1;
+      description = "llama-server's slots (`--parallel`) for ${what}; also swapd's in-flight limit.";
+    };
+    extraArgs = mkOption {
+      type = types.listOf types.str;
+      default = [ ];
+      example = [
+        "--n-cpu-moe"
+        "40"
+      ];
+      description = "Further llama-server arguments for ${what}, one list item per argument.";
+    };
+    vramMiB = mkOption {
+      type = types.ints.unsigned;
+      description = "VRAM ${what} ${vram}, summed over the GPUs.";
+    };
+    aliases = mkOption {
+      type = types.listOf types.str;
+      default = [ ];
+      description = "Other names a request's `model` field may use for ${what}.";
+    };
+    settings = mkOption {
+      type = settingsFormat.type;
+      default = { };
+      example = {
+        load_timeout_s = 900;
+      };
+      description = "Further keys of the table of ${what} in swapd.toml (see `swapd check-config --help`).";
+    };
+  };
+
   tierModule =
     { name, ... }:
     {
-      options = {
-        model = mkOption {
-          type = types.either types.path fetchSpec;
-          description = ''
-            The GGUF model: an absolute path on Machine A given as a string (`"/srv/models/x.gguf"`,
-            kept out of the store), or a pinned fetch `{ url; sha256; }` that becomes a
-            fixed-output derivation.
-          '';
-          example = lib.literalExpression ''
-            { url = "https://huggingface.co/Qwen/Qwen3.5-35B-A3B-GGUF/resolve/<commit>/Qwen3.5-35B-A3B-Q4_K_M.gguf";
-              sha256 = "sha256-…"; }
-          '';
-        };
-        contextSize = mkOption {
-          type = types.ints.positive;
-          description = "llama-server's context size (`--ctx-size`) for tier ${name}.";
-        };
-        parallel = mkOption {
-          type = types.ints.positive;
-          default = 1;
-          description = "llama-server's slots (`--parallel`) for tier ${name}; also swapd's in-flight limit.";
-        };
-        extraArgs = mkOption {
-          type = types.listOf types.str;
-          default = [ ];
-          example = [
-            "--n-cpu-moe"
-            "40"
-          ];
-          description = "Further llama-server arguments for tier ${name}, one list item per argument.";
-        };
-        vramMiB = mkOption {
-          type = types.ints.unsigned;
-          description = "VRAM tier ${name} needs, summed over the GPUs; swapd refuses to load it with less free.";
-        };
-        aliases = mkOption {
-          type = types.listOf types.str;
-          default = [ ];
-          description = "Other names a request's `model` field may use for tier ${name}.";
-        };
-        settings = mkOption {
-          type = settingsFormat.type;
-          default = { };
-          example = {
-            load_timeout_s = 900;
+      options = serverOptions "tier ${name}" "needs; swapd refuses to load it with less free";
+    };
+
+  companionModule =
+    { name, ... }:
+    {
+      options =
+        serverOptions "companion ${name}" "holds once loaded (weights, KV cache, compute buffers); swapd keeps it free when it loads a tier"
+        // {
+          gpus = mkOption {
+            type = types.listOf types.ints.unsigned;
+            default = [ ];
+            example = [ 1 ];
+            description = ''
+              The GPUs companion ${name} may use, numbered as NVML numbers them (swapd sets
+              `CUDA_VISIBLE_DEVICES` in PCI bus order); empty: all of them.
+            '';
           };
-          description = "Further keys of this tier's table in swapd.toml (see `swapd check-config --help`).";
         };
-      };
     };
 
   # A pinned fetch becomes a store path; a split GGUF gets one directory holding all of its parts.
+  # `label` is "tier-<name>" or "companion-<name>".
   fetchModel =
-    name: spec:
+    label: spec:
     let
       # SRI goes to `hash`, hex or base32 to `sha256`.
       fetch =
@@ -117,7 +140,7 @@ let
       first
     else
       "${
-        pkgs.linkFarm "swapd-tier-${name}-model" (
+        pkgs.linkFarm "swapd-${label}-model" (
           map (part: {
             name = baseNameOf part.url;
             path = fetch part;
@@ -125,7 +148,12 @@ let
         )
       }/${baseNameOf spec.url}";
 
-  modelPath = name: model: if builtins.isAttrs model then "${fetchModel name model}" else toString model;
+  modelPath = label: model: if builtins.isAttrs model then "${fetchModel label model}" else toString model;
+
+  # Every name and alias of the tiers and companions, and those that occur twice.
+  namesOf = lib.mapAttrsToList (name: unit: [ name ] ++ unit.aliases);
+  names = lib.concatLists (namesOf cfg.tiers ++ namesOf cfg.companions);
+  duplicateNames = lib.unique (lib.filter (name: lib.count (other: other == name) names > 1) names);
 
   rendered = import ./render/swapd.nix {
     inherit cfg modelPath;
@@ -164,6 +192,19 @@ in
       type = types.attrsOf (types.submodule tierModule);
       default = { };
       description = "The tiers by name (`fast`, `balanced`, `deep`); one is loaded at a time.";
+    };
+
+    companions = mkOption {
+      type = types.attrsOf (types.submodule companionModule);
+      default = { };
+      example = lib.literalExpression ''
+        { fim = { model = "/srv/models/qwen2.5-coder-0.5b-q8_0.gguf"; contextSize = 8192; vramMiB = 1024; gpus = [ 1 ]; }; }
+      '';
+      description = ''
+        Companions by name: small models (a fill-in-the-middle code model, typically) that run beside
+        whichever tier is loaded, each its own llama-server, started with swapd and never swapped. A
+        request whose `model` names one goes straight to it.
+      '';
     };
 
     defaultTier = mkOption {
@@ -246,6 +287,10 @@ in
 
   config = mkIf cfg.enable {
     assertions = [
+      {
+        assertion = duplicateNames == [ ];
+        message = "services.variet.swapd: ${lib.concatStringsSep ", " duplicateNames} names more than one tier or companion; each name and alias must be unique";
+      }
       {
         assertion = cfg.tiers ? ${cfg.defaultTier};
         message = "services.variet.swapd.defaultTier is '${cfg.defaultTier}', but the tiers are: ${lib.concatStringsSep ", " (lib.attrNames cfg.tiers)}";

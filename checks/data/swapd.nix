@@ -1,5 +1,5 @@
-# swapd in the VM tests, as pure data: three tiers on the stub llama-server (tests/fakes), so swaps are
-# real process swaps with no GPU and no model. tests/nix validates it with swapd's schema as well.
+# swapd in the VM tests, as pure data: three tiers and a companion on the stub llama-server (tests/fakes),
+# so swaps are real process swaps with no GPU and no model. tests/nix validates it with swapd's schema as well.
 let
   stub = "/etc/swapd-vm/stub.gguf"; # the stub llama-server never opens it; swapd only checks it is there
 in
@@ -32,5 +32,13 @@ in
         "40"
       ];
     };
+  };
+  # Runs beside every tier on its own stub llama-server.
+  companions.fim = {
+    model = stub;
+    contextSize = 2048;
+    vramMiB = 1024;
+    gpus = [ 1 ];
+    aliases = [ "completion" ];
   };
 }

@@ -5,9 +5,10 @@
 # names here cannot drift from the Python side unnoticed.
 {
   # The typed options (or the same names as pure data): listenAddress, port, defaultTier, policy, gpu,
-  # tiers (each: model, contextSize, parallel, extraArgs, vramMiB, aliases, settings).
+  # tiers (each: model, contextSize, parallel, extraArgs, vramMiB, aliases, settings) and, optionally,
+  # companions (the same, plus gpus).
   cfg,
-  # tier name -> the tier's `model` option -> the GGUF path llama-server opens.
+  # "tier-<name>" or "companion-<name>" -> its `model` option -> the GGUF path llama-server opens.
   modelPath,
   # The llama-server executable.
   llamaServer,
@@ -17,21 +18,29 @@
   hasAdminToken,
 }:
 let
-  tier =
-    name:
-    let
-      t = cfg.tiers.${name};
-    in
+  # A tier's or companion's table: the fields swapd's Tier and Companion share, `extra`, then its
+  # `settings`.
+  server =
+    label: name: t: extra:
     {
       inherit name;
       aliases = t.aliases or [ ];
-      model = modelPath name t.model;
+      model = modelPath label t.model;
       ctx_size = t.contextSize;
       parallel = t.parallel or 1;
       args = t.extraArgs or [ ];
       vram_mib = t.vramMiB;
     }
+    // extra
     // (t.settings or { });
+  tier = name: server "tier-${name}" name cfg.tiers.${name} { };
+  companions = cfg.companions or { };
+  companion =
+    name:
+    let
+      c = companions.${name};
+    in
+    server "companion-${name}" name c { gpus = c.gpus or [ ]; };
 in
 {
   listen = cfg.listenAddress;
@@ -45,6 +54,7 @@ in
   state_dir = "/var/lib/swapd";
   gpu.backend = cfg.gpu;
   tiers = map tier (builtins.attrNames cfg.tiers);
+  companions = map companion (builtins.attrNames companions);
 }
 // (if hasApiKey then { api_key_files = [ "api-key" ]; } else { })
 // (if hasAdminToken then { admin_token_file = "admin-token"; } else { })

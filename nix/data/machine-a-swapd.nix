@@ -9,10 +9,10 @@
 let
   placeholder = "sha256-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="; # FILL IN: the file's real hash
   hf = repo: file: "https://huggingface.co/${repo}/resolve/main/${file}";
-  # Both cards carry every tier: layers split evenly, flash attention on. `--jinja` (the model's own
-  # chat template, needed for native tool calls) is the default in newer llama.cpp; said explicitly
-  # for the nixos-25.11 build.
-  twoGpus = [ "--n-gpu-layers" "999" "--split-mode" "layer" "--tensor-split" "1,1" "--flash-attn" "on" "--jinja" ];
+  # Both cards carry every tier, layers split 12:11 so that GPU 1 keeps room for the companion (below),
+  # flash attention on. `--jinja` (the model's own chat template, needed for native tool calls) is the
+  # default in newer llama.cpp; said explicitly all the same.
+  twoGpus = [ "--n-gpu-layers" "999" "--split-mode" "layer" "--tensor-split" "12,11" "--flash-attn" "on" "--jinja" ];
 in
 {
   listenAddress = "0.0.0.0";
@@ -74,5 +74,26 @@ in
       vramMiB = 21504;
       aliases = [ "qwen-122b" ];
     };
+  };
+
+  # Code completion beside every tier: the extension's `variet.completion.model` names it (`fim`).
+  companions.fim = {
+    # Qwen2.5-Coder-0.5B, Q8_0 (llama.vscode's smallest FIM preset): 531 MB of weights, FIM tokens.
+    model = {
+      url = hf "ggml-org/Qwen2.5-Coder-0.5B-Q8_0-GGUF" "qwen2.5-coder-0.5b-q8_0.gguf";
+      sha256 = placeholder;
+    };
+    contextSize = 8192;
+    parallel = 1;
+    gpus = [ 1 ];
+    extraArgs = [ "--n-gpu-layers" "999" "--flash-attn" "on" "--cache-reuse" "256" ];
+    # Estimated, to be replaced by what `swapctl status` shows once it runs: weights ~507 MiB, KV cache
+    # 24 layers x 2 (K, V) x 2 KV heads x 64 x 2 bytes = 12 KiB per token x 8192 = 96 MiB, compute buffers
+    # ~300 MiB, CUDA context ~250 MiB: ~1150 MiB, rounded up.
+    # It fits beside each tier: 2 x 12288 MiB = 24576 MiB, less swapd's 512 MiB margin, holds the
+    # largest tier (balanced, 22528) + 1280 = 23808. Per card, with the 12:11 split: GPU 0 carries
+    # 12/23 of a tier (balanced: 11754 MiB), GPU 1 11/23 plus the companion (10774 + 1280 = 12054).
+    vramMiB = 1280;
+    aliases = [ "qwen2.5-coder-0.5b" ];
   };
 }

@@ -49,6 +49,9 @@ def test_machine_a_renders_a_swapd_toml_swapd_accepts() -> None:
     deep = settings.tier("deep").model
     assert deep.endswith("-swapd-tier-deep-model/Qwen3.5-122B-A10B-Q4_K_M-00001-of-00003.gguf")
     assert settings.tier("fast").model.endswith("-gemma-4-26B-A4B-it-Q4_K_M.gguf")
+    fim = settings.companion_for("fim")
+    assert fim is not None and fim.model.endswith("-qwen2.5-coder-0.5b-q8_0.gguf")
+    assert fim.gpus == (1,)
 
 
 def test_swapd_unit_reaches_the_gpus_and_nothing_else(evaluated: dict[str, Any]) -> None:

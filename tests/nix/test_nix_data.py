@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from assistant.config import AssistantConfig
@@ -28,8 +28,8 @@ pytestmark = pytest.mark.skipif(NIX is None, reason="no nix-instantiate (Debian:
 RENDER_SWAPD = """
 import ./modules/render/swapd.nix {{
   cfg = {cfg};
-  modelPath = name: model:
-    if builtins.isAttrs model then "/nix/store/00000000000000000000000000000000-${{name}}.gguf" else model;
+  modelPath = label: model:
+    if builtins.isAttrs model then "/nix/store/00000000000000000000000000000000-${{label}}.gguf" else model;
   llamaServer = "/nix/store/00000000000000000000000000000000-llama-cpp/bin/llama-server";
   hasApiKey = {has_key};
   hasAdminToken = true;
@@ -81,11 +81,34 @@ def test_machine_a_tiers_pass_swapds_schema() -> None:
     assert config.gpu.backend == "nvml"
     deep = swapd_config.command(config, config.tier("deep"), 9000)
     assert deep[deep.index("--n-cpu-moe") + 1] == "40"
-    assert deep[deep.index("--model") + 1].endswith("-deep.gguf")
+    assert deep[deep.index("--model") + 1].endswith("-tier-deep.gguf")
+
+
+def test_machine_a_carries_a_fim_companion_that_fits_beside_every_tier() -> None:
+    config = swapd_config.parse(render_swapd("import ./nix/data/machine-a-swapd.nix"))
+    fim = config.companion_for("fim")
+    assert fim is not None
+
+    argv = swapd_config.companion_command(config, fim, 9000)
+    assert argv[argv.index("--model") + 1].endswith("-companion-fim.gguf")
+    assert swapd_config.companion_env(fim) == {"CUDA_DEVICE_ORDER": "PCI_BUS_ID", "CUDA_VISIBLE_DEVICES": "1"}
+    # 2 x RTX 3060 12 GB, less swapd's margin, hold every tier with the companion beside it.
+    budget = 2 * 12288 - config.gpu.margin_mib
+    for tier in config.tiers:
+        assert tier.vram_mib + fim.vram_mib <= budget, tier.name
+
+
+def test_machine_a_companion_is_a_qwen_coder_fim_model() -> None:
+    data = evaluate("(import ./nix/data/machine-a-swapd.nix).companions")
+    assert isinstance(data, dict)
+
+    (model,) = [companion["model"] for companion in data.values()]
+    assert model["url"].startswith("https://huggingface.co/ggml-org/Qwen2.5-Coder-")
+    assert model["url"].endswith(".gguf")
 
 
 def test_machine_a_models_are_pinned_fetches_of_gguf_files() -> None:
-    data = evaluate("(import ./nix/data/machine-a-swapd.nix).tiers")
+    data = evaluate("let d = import ./nix/data/machine-a-swapd.nix; in d.tiers // d.companions")
     assert isinstance(data, dict)
     for name, tier in data.items():
         model = tier["model"]
@@ -207,6 +230,56 @@ def test_any_tier_table_renders_to_what_swapd_reads(tiers: dict[str, TierData]) 
         assert tier.model == f"/models/{name}.gguf"
         assert (tier.ctx_size, tier.parallel, tier.vram_mib) == (t.ctx_size, t.parallel, t.vram_mib)
         assert list(tier.args) == t.args
+
+
+class CompanionData(NamedTuple):
+    tier: TierData
+    gpus: list[int]
+    aliases: list[str]
+
+    def nix(self, name: str) -> str:
+        table = self.tier.nix(name).removesuffix(" };")
+        gpus = " ".join(str(g) for g in self.gpus)
+        aliases = " ".join(nix_string(a) for a in self.aliases)
+        return f"{table} gpus = [ {gpus} ]; aliases = [ {aliases} ]; }};"
+
+
+companion_data = st.builds(
+    CompanionData,
+    tier_data,
+    st.lists(st.integers(0, 7), unique=True, max_size=2),
+    st.lists(st.from_regex(r"c[a-z0-9]{0,6}", fullmatch=True), unique=True, max_size=2),
+)
+
+
+@settings(max_examples=15, deadline=None)
+@given(companions=st.dictionaries(tier_names.map(lambda n: "x" + n), companion_data, max_size=3))
+def test_any_companion_table_renders_to_what_swapd_reads(companions: dict[str, CompanionData]) -> None:
+    """Every typed companion option lands in the field of swapd's Companion that means the same thing."""
+    aliases = [a for c in companions.values() for a in c.aliases]
+    assume(len(aliases) == len(set(aliases)))
+    body = " ".join(c.nix(name) for name, c in companions.items())
+    cfg = (
+        '{ listenAddress = "127.0.0.1"; port = 18080; defaultTier = "fast"; policy = "on_demand"; '
+        'gpu = "nvml"; tiers.fast = { model = "/models/fast.gguf"; contextSize = 4096; vramMiB = 0; }; '
+        f"companions = {{ {body} }}; }}"
+    )
+
+    config = swapd_config.parse(render_swapd(cfg))
+
+    assert {c.name for c in config.companions} == set(companions)
+    for name, c in companions.items():
+        companion = config.companion_for(name)
+        assert companion is not None
+        assert companion.model == f"/models/{name}.gguf"
+        assert (companion.ctx_size, companion.parallel, companion.vram_mib) == (
+            c.tier.ctx_size,
+            c.tier.parallel,
+            c.tier.vram_mib,
+        )
+        assert list(companion.args) == c.tier.args
+        assert list(companion.gpus) == c.gpus
+        assert list(companion.aliases) == c.aliases
 
 
 UNFREE = """

@@ -70,6 +70,21 @@ def test_a_secret_the_store_would_hold(value: str) -> None:
     ) in error
 
 
+def test_a_companion_named_like_a_tier_or_alias() -> None:
+    companions = (
+        'companions.fast = { model = "/srv/models/fim.gguf"; contextSize = 4096; vramMiB = 1024; }; '
+        'companions.fim = { model = "/srv/models/fim.gguf"; contextSize = 4096; vramMiB = 1024; '
+        'aliases = [ "small" ]; }; '
+        'tiers.fast.aliases = [ "small" ];'
+    )
+    error = refusal(swapd(companions))
+
+    assert (
+        "- services.variet.swapd: fast, small names more than one tier or companion; "
+        "each name and alias must be unique"
+    ) in error
+
+
 def test_an_assistant_secret_the_store_would_hold() -> None:
     assistant = (
         '{ services.variet.assistant = { enable = true; swapd.url = "http://machine-a:8080"; '

@@ -16,7 +16,25 @@ pytestmark = needs_lib
 
 CHECKS = ["machine-a", "machine-b", "two-machines"]
 # What nixos/lib/test-driver puts in a script's globals besides one variable per node.
-DRIVER = {"start_all", "subtest", "machines", "driver", "polling_condition", "serial_stdout_on", "t"}
+DRIVER = {
+    "start_all",
+    "test_script",
+    "machines",
+    "vlans",
+    "driver",
+    "log",
+    "os",
+    "create_machine",
+    "subtest",
+    "run_tests",
+    "join_all",
+    "retry",
+    "serial_stdout_off",
+    "serial_stdout_on",
+    "polling_condition",
+    "Machine",
+    "t",
+}
 
 
 def undefined(tree: ast.Module, known: set[str]) -> set[str]:
@@ -71,6 +89,8 @@ def test_swapd_nodes_render_a_config_swapd_accepts(check: str, node: str) -> Non
     assert settings.gpu.fake_file is not None and settings.gpu.fake_file.name.endswith("-gpu-2x3060.json")
     assert settings.tier("fast").model == "/etc/swapd-vm/stub.gguf"
     assert settings.api_key_files == ("api-key",)
+    companion = settings.companion_for("completion")
+    assert companion is not None and (companion.name, companion.gpus) == ("fim", (1,))
 
 
 def test_the_lan_node_reaches_swapd_where_the_firewall_opens_it(evaluated: dict[str, Any]) -> None:
