@@ -8,8 +8,28 @@
   lib,
   # The repository; a test may point this at a copy it changed.
   root ? ../..,
-}:
+}@args:
 let
+  # lib.fileset reads file types with builtins.readFileType (Nix 2.14); on older Nix, the way lib did it
+  # before that builtin existed.
+  lib =
+    if builtins ? readFileType then
+      args.lib
+    else
+      args.lib.extend (
+        _: prev: {
+          filesystem = prev.filesystem // {
+            pathType =
+              path:
+              if dirOf path == path then
+                "directory"
+              else
+                (builtins.readDir (dirOf path)).${baseNameOf path}
+                  or (throw "lib.filesystem.pathType: ${toString path} does not exist");
+          };
+        }
+      );
+
   nixos =
     {
       modules,

@@ -37,6 +37,20 @@ def test_both_hosts_build_with_only_the_ssh_key_reminder(evaluated: dict[str, An
     assert b["warnings"] == []
 
 
+def test_every_output_nix_flake_check_evaluates_does() -> None:
+    outputs = evaluate(
+        f"let e = {flake()}; system = \"x86_64-linux\"; in {{ "
+        "checks = builtins.mapAttrs (_: check: check.outPath or check.name) e.checks.${system}; "
+        "packages = builtins.mapAttrs (_: package: package.outPath) e.packages.${system}; "
+        "shell = e.devShells.${system}.default.outPath; swapctl = e.apps.${system}.swapctl.program; }"
+    )
+
+    assert outputs["checks"]["pytest"].endswith("-variet-pytest")
+    assert sorted(outputs["checks"]) == ["machine-a", "machine-b", "pytest", "two-machines"]
+    assert sorted(outputs["packages"]) == ["default", "llama-cpp-cuda", "variet", "vscode-extension"]
+    assert outputs["swapctl"].endswith("/bin/swapctl")
+
+
 def test_machine_a_renders_a_swapd_toml_swapd_accepts() -> None:
     settings = swapd_config.parse(etc_file("machine-a", "variet/swapd.toml"))
     llama_cpp = evaluate(flake(".packages.x86_64-linux.llama-cpp-cuda.outPath"))
