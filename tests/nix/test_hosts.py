@@ -39,7 +39,7 @@ def test_both_hosts_build_with_only_the_ssh_key_reminder(evaluated: dict[str, An
 
 def test_every_output_nix_flake_check_evaluates_does() -> None:
     outputs = evaluate(
-        f"let e = {flake()}; system = \"x86_64-linux\"; in {{ "
+        f'let e = {flake()}; system = "x86_64-linux"; in {{ '
         "checks = builtins.mapAttrs (_: check: check.outPath or check.name) e.checks.${system}; "
         "packages = builtins.mapAttrs (_: package: package.outPath) e.packages.${system}; "
         "shell = e.devShells.${system}.default.outPath; swapctl = e.apps.${system}.swapctl.program; }"
