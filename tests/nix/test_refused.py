@@ -32,6 +32,17 @@ def test_a_port_given_as_a_string() -> None:
     assert '"8080"' in error
 
 
+def test_discord_user_ids_given_as_strings() -> None:
+    assistant = (
+        '{ services.variet.assistant = { enable = true; swapd.url = "http://machine-a:8080"; '
+        'searxng.local.enable = false; discord = { enable = true; tokenFile = "/run/discord-token"; '
+        'ownerIds = [ "100000000000000001" ]; }; }; }'
+    )
+    error = refusal(system(f"{HOST} {assistant}", ".system.build.toplevel.outPath"))
+
+    assert '`services.variet.assistant.discord.ownerIds."[definition 1-entry 1]"\' is not of type' in error
+
+
 def test_an_unknown_tier_option() -> None:
     error = refusal(
         system(
