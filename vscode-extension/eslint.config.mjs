@@ -2,7 +2,7 @@
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["dist/**", "node_modules/**", "*.vsix", "esbuild.mjs", "eslint.config.mjs"] },
+  { ignores: ["dist/**", "node_modules/**", "bench/out/**", "*.vsix", "esbuild.mjs", "eslint.config.mjs"] },
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: {

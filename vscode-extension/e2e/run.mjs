@@ -2,6 +2,7 @@
 // One agent turn against a fake swapd: the model reads main.py, proposes an edit, the test clicks Accept in the
 // editor's notification, and the file on disk changes. The workspace's own settings say
 // `"variet.approval.command": "auto"`, and the command the model then runs must still ask in a modal (issue 13).
+// Then the checkpoint taken before the edit is compared with now and restored: the file is back (issue 15).
 // Screenshots of each step go to $E2E_OUT (default e2e/out). Run with `make e2e` (not part of `make test`).
 import { spawn, execFileSync } from "node:child_process";
 import * as fs from "node:fs/promises";
@@ -165,6 +166,20 @@ try {
   if ((await fs.readFile(path.join(workspace, "ran.txt"), "utf8")) !== "ran\n") throw new Error("e2e: the approved command did not run");
   console.log("e2e: agent turn ok (edit approved in the diff, file changed, tool cards shown)");
   console.log("e2e: workspace 'variet.approval.command: auto' ignored (warning shown, command asked in a modal)");
+
+  // Checkpoints: the diff of the checkpoint before the edit against now, then restore its files.
+  const checkpoint = chat.locator(".checkpoint").first();
+  await checkpoint.locator("button", { hasText: "Diff with now" }).click();
+  await page.locator(".tab", { hasText: "Checkpoint before edit_file main.py" }).waitFor();
+  await page.locator(".view-line", { hasText: "print('hello')" }).first().waitFor();
+  await shot(page, "checkpoint-diff-with-now");
+  await checkpoint.locator("button", { hasText: "Restore files" }).click();
+  await chat.locator("text=Restored the files to before edit_file main.py: 1 put back, 1 removed.").waitFor();
+  await shot(page, "checkpoint-restored");
+  const restored = await fs.readFile(path.join(workspace, "main.py"), "utf8");
+  if (restored !== "print('helo')\n") throw new Error(`e2e: main.py is ${JSON.stringify(restored)} after restoring the checkpoint before the edit`);
+  if (await fs.stat(path.join(workspace, "ran.txt")).then(() => true, () => false)) throw new Error("e2e: ran.txt, made after the checkpoint, is still there");
+  console.log("e2e: checkpoint ok (diff with now opened, restore put main.py back and removed ran.txt)");
 
   // Tiers: set the admin token through its command, watch the live state, switch tier from the status bar.
   await page.keyboard.press("F1");

@@ -5,6 +5,7 @@
  */
 import { randomUUID } from "node:crypto";
 
+import type { Checkpoint, Checkpoints } from "./checkpoints.js";
 import { Aborted, ContextOverflow, ServerError, ToolFailed, VarietError, throwIfAborted } from "./errors.js";
 import type { ApprovalAnswer, ApprovalRequest, Host } from "./host.js";
 import { MESSAGE_OVERHEAD_TOKENS, answerReserve, chooseCut } from "./context.js";
@@ -24,6 +25,10 @@ export type AgentEvent =
   | { readonly type: "assistant_end"; readonly servedBy: string | null }
   | { readonly type: "tool_call"; readonly id: string; readonly name: string; readonly arguments: string }
   | { readonly type: "tool_result"; readonly id: string; readonly status: "ok" | "error" | "rejected"; readonly content: string }
+  /** A snapshot was taken before call `id` changes files or runs a command. */
+  | { readonly type: "checkpoint"; readonly id: string; readonly checkpoint: Checkpoint }
+  /** No snapshot could be taken before call `id`; the user is asked whatever the policy says. */
+  | { readonly type: "checkpoint_failed"; readonly id: string; readonly message: string }
   /** The call waits for the user's yes; `what` says what to look at ("the edit to a.ts in the diff"). */
   | { readonly type: "awaiting_approval"; readonly id: string; readonly what: string }
   | { readonly type: "context"; readonly usedTokens: number; readonly contextSize: number; readonly droppedMessages: number }
@@ -43,6 +48,8 @@ export interface AgentSettings {
   readonly maxOutputBytes: number;
   /** Caps each answer (llama.cpp's n_predict); unset, the server stops at end of turn or a full context. */
   readonly maxAnswerTokens?: number;
+  /** Snapshot before each edit or command (needs `AgentDeps.checkpoints`); unset, checkpoints are off. */
+  readonly checkpoints?: { readonly maxFileBytes: number };
 }
 
 /** How many identical calls (same tool, same arguments, nothing changed in between) before we intervene. */
@@ -81,6 +88,18 @@ function canonicalArguments(json: string): string {
   }
 }
 
+/** How a step is named next to its checkpoint. */
+function stepLabel(request: ApprovalRequest): string {
+  switch (request.kind) {
+    case "edit":
+      return `${request.tool} ${request.change.path}`;
+    case "command":
+      return `${request.tool} ${request.command.length > 60 ? `${request.command.slice(0, 60)}…` : request.command}`;
+    case "read":
+      return request.summary;
+  }
+}
+
 /** What the user is asked to look at, for the chat's status line while the question is open. */
 function approvalSubject(request: ApprovalRequest): string {
   switch (request.kind) {
@@ -98,6 +117,7 @@ export interface AgentDeps {
   readonly host: Host;
   readonly tools: readonly Tool[];
   readonly workspaceName: string;
+  readonly checkpoints?: Checkpoints;
 }
 
 export class Agent {
@@ -126,6 +146,25 @@ export class Agent {
     this.history = [...messages];
     this.cut = 0;
     this.closeOpenCalls("not run: the conversation was interrupted");
+  }
+
+  /**
+   * Cut the conversation back to just before call `id` ran (restore the task): its result and everything after it go,
+   * and it and any later call of the same answer read as not run. False when no such call is in the history.
+   */
+  rewind(id: string): boolean {
+    const owner = this.history.findIndex((m) => m.role === "assistant" && (m.tool_calls ?? []).some((c) => c.id === id));
+    const message = this.history[owner];
+    if (message?.role !== "assistant" || !message.tool_calls) return false;
+    const earlier = new Set(message.tool_calls.slice(0, message.tool_calls.findIndex((c) => c.id === id)).map((c) => c.id));
+    let at = owner + 1;
+    while (this.history[at]?.role === "tool" && earlier.has((this.history[at] as { tool_call_id: string }).tool_call_id)) at++;
+    this.history.splice(at);
+    this.cut = Math.min(this.cut, this.history.length);
+    // The files may be back as they were: edits need a fresh read.
+    this.reads.clear();
+    this.closeOpenCalls("not run: the user restored the task to before this call");
+    return true;
   }
 
   clear(): void {
@@ -253,10 +292,22 @@ export class Agent {
     if (!tool) {
       return { status: "error", content: `unknown tool '${call.function.name}'; the tools are: ${[...this.byName.keys()].join(", ")}` };
     }
+    // Set inside `approve`, which the tool calls at most once, right before it changes anything.
+    const step: { checkpoint: "none" | "taken" | "failed"; approved: boolean } = { checkpoint: "none", approved: false };
     const approve = async (request: ApprovalRequest): Promise<ApprovalAnswer> => {
-      if (!needsApproval(settings.policy, tool.definition.kind)) return { approved: true };
+      let warning: string | undefined;
+      if (tool.definition.kind !== "read") {
+        step.checkpoint = await this.checkpointBefore(call.id, stepLabel(request), settings, signal, emit);
+        if (step.checkpoint === "failed") warning = "No checkpoint could be made before this step, so it could not be undone from the chat.";
+      }
+      if (warning === undefined && !needsApproval(settings.policy, tool.definition.kind)) {
+        step.approved = true;
+        return { approved: true };
+      }
       emit({ type: "awaiting_approval", id: call.id, what: approvalSubject(request) });
-      return this.deps.host.approve(request, signal);
+      const answer = await this.deps.host.approve(warning === undefined ? request : { ...request, warning }, signal);
+      step.approved = answer.approved;
+      return answer;
     };
     try {
       const args = parseArguments(tool.definition, call.function.arguments);
@@ -279,7 +330,37 @@ export class Agent {
       if (error instanceof ToolFailed) return { status: "error", content: error.message };
       const message = describeFsError(error, this.workspace.root) ?? (error instanceof Error ? error.message : String(error));
       return { status: "error", content: `${call.function.name} failed: ${message}` };
+    } finally {
+      if (step.checkpoint === "taken") await this.checkpointAfter(call.id, step.approved, settings, signal);
     }
+  }
+
+  /** Snapshot before a step; a failure is reported, never thrown, so the step can still be asked about. */
+  private async checkpointBefore(
+    id: string,
+    label: string,
+    settings: AgentSettings,
+    signal: AbortSignal,
+    emit: (event: AgentEvent) => void,
+  ): Promise<"none" | "taken" | "failed"> {
+    const store = this.deps.checkpoints;
+    if (!store || !settings.checkpoints) return "none";
+    try {
+      emit({ type: "checkpoint", id, checkpoint: await store.before(id, label, settings.checkpoints.maxFileBytes, signal) });
+      return "taken";
+    } catch (error) {
+      if (error instanceof Aborted || signal.aborted) throw new Aborted();
+      emit({ type: "checkpoint_failed", id, message: `no checkpoint: ${error instanceof VarietError ? error.message : String(error)}` });
+      return "failed";
+    }
+  }
+
+  /** Snapshot after a step that ran (so later outside changes are told apart), or forget the checkpoint of one that did not. */
+  private async checkpointAfter(id: string, ran: boolean, settings: AgentSettings, signal: AbortSignal): Promise<void> {
+    const store = this.deps.checkpoints;
+    if (!store || !settings.checkpoints) return;
+    // Without the after-snapshot the step counts as changed by others when restoring: safe, only more questions.
+    await (ran ? store.after(id, settings.checkpoints.maxFileBytes, signal) : store.discard(id)).catch(() => undefined);
   }
 
   /** One model request over the (trimmed) history; streams text to `emit`. */

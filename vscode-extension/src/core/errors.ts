@@ -56,3 +56,8 @@ export class PathOutsideWorkspace extends ToolFailed {
 export function throwIfAborted(signal: AbortSignal): void {
   if (signal.aborted) throw new Aborted();
 }
+
+/** The checkpoint store could not snapshot, compare or restore (git missing, store not writable, disk full). */
+export class CheckpointFailed extends VarietError {
+  override name = "CheckpointFailed";
+}

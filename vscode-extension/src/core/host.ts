@@ -13,10 +13,14 @@ export interface ProposedChange {
   readonly isNew: boolean;
 }
 
-export type ApprovalRequest =
+export type ApprovalRequest = (
   | { readonly kind: "edit"; readonly tool: string; readonly change: ProposedChange }
   | { readonly kind: "command"; readonly tool: string; readonly command: string }
-  | { readonly kind: "read"; readonly tool: string; readonly summary: string };
+  | { readonly kind: "read"; readonly tool: string; readonly summary: string }
+) & {
+  /** Set when the step would run without a checkpoint (the store failed): the question is asked whatever the policy. */
+  readonly warning?: string;
+};
 
 export interface ApprovalAnswer {
   readonly approved: boolean;

@@ -7,11 +7,14 @@ import * as path from "node:path";
 import * as vscode from "vscode";
 
 import { Agent, type AgentEvent, type AgentSettings } from "../core/agent.js";
+import type { Checkpoints } from "../core/checkpoints.js";
 import { unitStarts } from "../core/context.js";
 import type { Host } from "../core/host.js";
 import type { ChatMessage, Llm } from "../core/llm.js";
 import { TOOLS } from "../core/tools/registry.js";
-import { type FromWebview, type ToWebview, isFromWebview } from "../webview/protocol.js";
+import { VarietError } from "../core/errors.js";
+import { type FromWebview, type RestoreWhat, type ToWebview, isFromWebview } from "../webview/protocol.js";
+import { restoreFiles, showCheckpointDiff } from "./checkpointView.js";
 import { readSettings } from "./settings.js";
 
 export const HISTORY_KEY = "variet.history";
@@ -26,7 +29,12 @@ export interface ChatDeps {
   readonly host: Host | undefined;
   readonly llm: () => Llm;
   readonly onServedBy: (tier: string) => void;
+  /** The workspace's checkpoint store (undefined without a folder). */
+  readonly checkpoints?: Checkpoints;
 }
+
+/** The size cap for restores and diffs when checkpoints are off (old ones can still be restored). */
+const DEFAULT_MAX_FILE_BYTES = 1024 * 1024;
 
 /** The newest messages to keep, starting at a unit boundary so no saved tool result lacks its call. */
 export function savedTail(messages: readonly ChatMessage[]): readonly ChatMessage[] {
@@ -44,6 +52,7 @@ export function agentSettings(): AgentSettings {
     policy: settings.policy,
     commandTimeoutMs: settings.commandTimeoutMs,
     maxOutputBytes: MAX_OUTPUT_BYTES,
+    checkpoints: settings.checkpoints,
   };
 }
 
@@ -62,6 +71,7 @@ export class ChatView implements vscode.WebviewViewProvider, vscode.Disposable {
       host: this.deps.host,
       tools: TOOLS,
       workspaceName: path.basename(this.deps.host.workspaceRoot),
+      ...(this.deps.checkpoints ? { checkpoints: this.deps.checkpoints } : {}),
     });
     this.agent.restore(this.deps.state.get<ChatMessage[]>(HISTORY_KEY) ?? []);
     return this.agent;
@@ -81,7 +91,7 @@ export class ChatView implements vscode.WebviewViewProvider, vscode.Disposable {
   handle(message: FromWebview): void {
     switch (message.type) {
       case "ready":
-        this.post({ type: "history", messages: this.ensureAgent()?.messages ?? [] });
+        void this.postHistory();
         this.post({ type: "busy", busy: this.running !== undefined });
         if (!this.deps.host) this.post({ type: "notice", text: "Open a folder to use the Variet agent; its tools work inside the workspace." });
         return;
@@ -97,7 +107,71 @@ export class ChatView implements vscode.WebviewViewProvider, vscode.Disposable {
       case "newChat":
         this.newChat();
         return;
+      case "restore":
+        this.exclusive((signal) => this.restore(message.id, message.what, signal));
+        return;
+      case "diffCheckpoint":
+        this.exclusive((signal) => this.diff(message.id, signal));
+        return;
     }
+  }
+
+  /** The conversation with the checkpoints of its steps, for the webview to draw. */
+  private async postHistory(): Promise<void> {
+    const messages = this.ensureAgent()?.messages ?? [];
+    const store = this.deps.checkpoints;
+    // No await without a store, so the history goes out at once.
+    const checkpoints = store ? await store.list().catch(() => undefined) : undefined;
+    this.post({ type: "history", messages, ...(checkpoints ? { checkpoints } : {}) });
+  }
+
+  /** Run work that must not overlap a turn (restores, diffs); Stop aborts it. */
+  private exclusive(work: (signal: AbortSignal) => Promise<void>): void {
+    if (this.running) {
+      this.post({ type: "notice", text: "The agent is still working; stop it first." });
+      return;
+    }
+    const controller = new AbortController();
+    this.running = controller;
+    this.post({ type: "busy", busy: true });
+    this.turn = work(controller.signal)
+      .catch((error: unknown) => {
+        this.post({ type: "notice", text: error instanceof VarietError ? error.message : `internal error: ${String(error)}` });
+      })
+      .finally(() => {
+        this.running = undefined;
+        this.post({ type: "busy", busy: false });
+      });
+  }
+
+  private async labelOf(id: string): Promise<string> {
+    return (await this.deps.checkpoints?.list())?.find((checkpoint) => checkpoint.id === id)?.label ?? "this step";
+  }
+
+  private async restore(id: string, what: RestoreWhat, signal: AbortSignal): Promise<void> {
+    const store = this.deps.checkpoints;
+    const agent = this.ensureAgent();
+    if (!store || !agent) return;
+    const label = await this.labelOf(id);
+    if (what !== "task") {
+      const result = await restoreFiles(store, id, readSettings().checkpoints?.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES, signal);
+      if (!result) {
+        this.post({ type: "notice", text: "Nothing was restored.", info: true });
+        return;
+      }
+      const failed = result.failed.length > 0 ? ` Not removed (outside the workspace): ${result.failed.join(", ")}.` : "";
+      this.post({ type: "notice", text: `Restored the files to before ${label}: ${result.restored.length} put back, ${result.removed.length} removed.${failed}`, info: true });
+    }
+    if (what !== "files" && agent.rewind(id)) {
+      await this.deps.state.update(HISTORY_KEY, savedTail(agent.messages));
+      await this.postHistory();
+    }
+  }
+
+  private async diff(id: string, signal: AbortSignal): Promise<void> {
+    const store = this.deps.checkpoints;
+    if (!store) return;
+    await showCheckpointDiff(store, id, await this.labelOf(id), readSettings().checkpoints?.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES, signal);
   }
 
   stop(): void {

@@ -1,6 +1,7 @@
 /** Wires the editor to the agent core: host, chat view, status bar, commands and inline completions. */
 import * as vscode from "vscode";
 
+import { CHECKPOINT_SCHEME, CheckpointDocuments, checkpointStore } from "./checkpointView.js";
 import { ChatView } from "./chatView.js";
 import { registerCommands } from "./commands.js";
 import { Connections } from "./connections.js";
@@ -14,6 +15,7 @@ export function activate(context: vscode.ExtensionContext): Promise<void> {
   const proposals = new ProposalDocuments();
   const folder = vscode.workspace.workspaceFolders?.[0];
   const host = folder && folder.uri.scheme === "file" ? new VsCodeHost(folder.uri.fsPath, proposals) : undefined;
+  const checkpoints = host ? checkpointStore(context.globalStorageUri.fsPath, host.workspaceRoot) : undefined;
 
   const warned = new Set<string>();
   // Returned, so activation (and a test) can wait for the check.
@@ -29,12 +31,14 @@ export function activate(context: vscode.ExtensionContext): Promise<void> {
     host,
     llm: () => connections.llm(),
     onServedBy: (tier) => statusBar.noteServedBy(tier),
+    ...(checkpoints ? { checkpoints } : {}),
   });
 
   context.subscriptions.push(
     statusBar,
     chat,
     vscode.workspace.registerTextDocumentContentProvider(PROPOSAL_SCHEME, proposals),
+    ...(checkpoints ? [vscode.workspace.registerTextDocumentContentProvider(CHECKPOINT_SCHEME, new CheckpointDocuments(checkpoints))] : []),
     vscode.window.registerWebviewViewProvider("variet.chat", chat, { webviewOptions: { retainContextWhenHidden: true } }),
     ...registerCommands({
       secrets: context.secrets,

@@ -15,17 +15,26 @@ export interface Settings {
   readonly idleTimeoutMs: number;
   readonly commandTimeoutMs: number;
   readonly inlineCompletions: boolean;
+  /** Unset when the user turned checkpoints off. */
+  readonly checkpoints: { readonly maxFileBytes: number } | undefined;
 }
 
 export const API_KEY_SECRET = "variet.apiKey";
 export const ADMIN_TOKEN_SECRET = "variet.adminToken";
 
 /**
- * Settings a cloned repository must never set: approvals decide what runs without asking, and the server URL is where
- * the API key goes. package.json gives them `application` or `machine` scope, and they are read from the user's own
+ * Settings a cloned repository must never set: approvals decide what runs without asking, the server URL is where
+ * the API key goes, and checkpoints are what makes a step undoable. package.json gives them `application` or `machine` scope, and they are read from the user's own
  * settings only, so an editor that still applied a workspace value would not change them either.
  */
-export const USER_ONLY_SETTINGS: readonly string[] = ["serverUrl", "approval.edit", "approval.command", "approval.read"];
+export const USER_ONLY_SETTINGS: readonly string[] = [
+  "serverUrl",
+  "approval.edit",
+  "approval.command",
+  "approval.read",
+  "checkpoints.enabled",
+  "checkpoints.maxFileKiB",
+];
 
 /** The value from user (or remote machine) settings, else the default; workspace and folder values are ignored. */
 function userValue<T>(config: vscode.WorkspaceConfiguration, key: string): T | undefined {
@@ -52,6 +61,10 @@ export function readSettings(): Settings {
     idleTimeoutMs: number("idleTimeoutSeconds", 300, 5) * 1000,
     commandTimeoutMs: number("commandTimeoutSeconds", 120, 1) * 1000,
     inlineCompletions: config.get<boolean>("inlineCompletions") === true,
+    checkpoints:
+      userValue<boolean>(config, "checkpoints.enabled") === false
+        ? undefined
+        : { maxFileBytes: Math.max(1, Number(userValue<number>(config, "checkpoints.maxFileKiB")) || 1024) * 1024 },
   };
 }
 
@@ -79,6 +92,6 @@ export async function warnIgnoredWorkspaceSettings(alreadyShown: Set<string>): P
   if (fresh.length === 0) return;
   for (const name of fresh) alreadyShown.add(name);
   void vscode.window.showWarningMessage(
-    `Variet ignores ${fresh.join(", ")} in this workspace's settings: approvals and the server URL come only from your user settings.`,
+    `Variet ignores ${fresh.join(", ")} in this workspace's settings: approvals, the server URL and checkpoints come only from your user settings.`,
   );
 }

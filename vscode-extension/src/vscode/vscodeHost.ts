@@ -67,10 +67,15 @@ export class VsCodeHost implements Host {
   async approve(request: ApprovalRequest, signal: AbortSignal): Promise<ApprovalAnswer> {
     switch (request.kind) {
       case "edit":
-        return this.approveChange(request.change, signal);
+        return this.approveChange(request.change, request.warning, signal);
       case "command": {
         const answer = await unlessAborted(
-          vscode.window.showWarningMessage(`Variet wants to run a command in ${path.basename(this.workspaceRoot)}`, { modal: true, detail: request.command }, "Run", REJECT_WITH_REASON),
+          vscode.window.showWarningMessage(
+            `Variet wants to run a command in ${path.basename(this.workspaceRoot)}`,
+            { modal: true, detail: request.warning ? `${request.command}\n\n${request.warning}` : request.command },
+            "Run",
+            REJECT_WITH_REASON,
+          ),
           signal,
         );
         if (answer === "Run") return { approved: true };
@@ -83,13 +88,14 @@ export class VsCodeHost implements Host {
     }
   }
 
-  private async approveChange(change: ProposedChange, signal: AbortSignal): Promise<ApprovalAnswer> {
+  private async approveChange(change: ProposedChange, warning: string | undefined, signal: AbortSignal): Promise<ApprovalAnswer> {
     const docs = this.proposals.add(change);
     try {
       const title = `${change.path} (${change.isNew ? "new file" : "proposed edit"}) — Variet`;
       await vscode.commands.executeCommand("vscode.diff", docs.before, docs.after, title, { preview: true });
       const question = change.isNew ? `Create ${change.path}?` : `Apply this edit to ${change.path}?`;
-      const answer = await unlessAborted(vscode.window.showInformationMessage(question, ACCEPT, REJECT, REJECT_WITH_REASON), signal);
+      const ask = warning ? vscode.window.showWarningMessage(`${warning} ${question}`, ACCEPT, REJECT, REJECT_WITH_REASON) : vscode.window.showInformationMessage(question, ACCEPT, REJECT, REJECT_WITH_REASON);
+      const answer = await unlessAborted(ask, signal);
       if (answer === ACCEPT) return { approved: true };
       return await this.rejection(answer === REJECT_WITH_REASON, signal);
     } finally {

@@ -2,6 +2,7 @@
 import MarkdownIt from "markdown-it";
 
 import type { AgentEvent } from "../core/agent.js";
+import type { Checkpoint } from "../core/checkpoints.js";
 import type { ChatMessage } from "../core/llm.js";
 import type { FromWebview, ToWebview } from "./protocol.js";
 
@@ -26,6 +27,7 @@ const newButton = document.getElementById("new") as HTMLButtonElement;
 let current: { element: HTMLDivElement; text: string; reasoning: HTMLDetailsElement | undefined; reasoningText: string } | undefined;
 let renderPending = false;
 const cards = new Map<string, HTMLDetailsElement>();
+const checkpointBars = new Map<string, HTMLDivElement>();
 
 function element<K extends keyof HTMLElementTagNameMap>(tag: K, className: string, text?: string): HTMLElementTagNameMap[K] {
   const el = document.createElement(tag);
@@ -111,6 +113,40 @@ function finishCard(id: string, state: "ok" | "error" | "rejected", content: str
   card.append(element("pre", "result", content));
 }
 
+const RESTORE_BUTTONS = [
+  ["Restore files", "files"],
+  ["Restore task", "task"],
+  ["Restore both", "both"],
+] as const;
+
+/** The checkpoint taken before call `id`, drawn just above its card, with its restore and diff buttons. */
+function addCheckpoint(id: string, checkpoint: Checkpoint): void {
+  const card = cards.get(id);
+  if (!card || checkpointBars.has(id)) return;
+  const bar = element("div", "checkpoint");
+  const label = element("span", "label", `⟲ checkpoint before ${checkpoint.label}`);
+  if (checkpoint.skippedCount > 0) {
+    label.textContent += ` (${checkpoint.skippedCount} left out)`;
+    const more = checkpoint.skippedCount > checkpoint.skipped.length ? `\n… and ${checkpoint.skippedCount - checkpoint.skipped.length} more` : "";
+    label.title = checkpoint.skipped.map((entry) => `${entry.path}: ${entry.reason}`).join("\n") + more;
+  }
+  bar.append(label);
+  for (const [text, what] of RESTORE_BUTTONS) {
+    const button = element("button", "", text);
+    button.addEventListener("click", () => vscode.postMessage({ type: "restore", id, what }));
+    bar.append(button);
+  }
+  const diff = element("button", "", "Diff with now");
+  diff.addEventListener("click", () => vscode.postMessage({ type: "diffCheckpoint", id }));
+  bar.append(diff);
+  card.before(bar);
+  checkpointBars.set(id, bar);
+}
+
+function checkpointFailed(id: string, message: string): void {
+  cards.get(id)?.before(element("div", "checkpoint failed", `⚠ ${message}`));
+}
+
 function showError(text: string): void {
   log.append(element("div", "error", text));
   scroll();
@@ -140,6 +176,12 @@ function onEvent(event: AgentEvent): void {
       addCard(event.id, event.name, event.arguments);
       status.textContent = `${summarize(event.name, event.arguments)}…`;
       return;
+    case "checkpoint":
+      addCheckpoint(event.id, event.checkpoint);
+      return;
+    case "checkpoint_failed":
+      checkpointFailed(event.id, event.message);
+      return;
     case "awaiting_approval":
       cards.get(event.id)?.classList.add("awaiting");
       status.textContent = `waiting for your approval: ${event.what}`;
@@ -164,9 +206,10 @@ function onEvent(event: AgentEvent): void {
   }
 }
 
-function renderHistory(messages: readonly ChatMessage[]): void {
+function renderHistory(messages: readonly ChatMessage[], checkpoints: readonly Checkpoint[]): void {
   log.replaceChildren();
   cards.clear();
+  checkpointBars.clear();
   for (const message of messages) {
     if (message.role === "user") addUser(message.content);
     else if (message.role === "assistant") {
@@ -182,13 +225,14 @@ function renderHistory(messages: readonly ChatMessage[]): void {
       finishCard(message.tool_call_id, state, message.content);
     }
   }
+  for (const checkpoint of checkpoints) addCheckpoint(checkpoint.id, checkpoint);
 }
 
 window.addEventListener("message", (event: MessageEvent<ToWebview>) => {
   const message = event.data;
   switch (message.type) {
     case "history":
-      renderHistory(message.messages);
+      renderHistory(message.messages, message.checkpoints ?? []);
       return;
     case "event":
       onEvent(message.event);
@@ -197,9 +241,13 @@ window.addEventListener("message", (event: MessageEvent<ToWebview>) => {
       stopButton.disabled = !message.busy;
       sendButton.disabled = message.busy;
       retryButton.disabled = message.busy;
+      document.body.classList.toggle("busy", message.busy);
       return;
     case "notice":
-      showError(message.text);
+      if (message.info) {
+        log.append(element("div", "info", message.text));
+        scroll();
+      } else showError(message.text);
       return;
   }
 });

@@ -12,6 +12,7 @@ import { FakeHost } from "../support/fakeHost.js";
 import { FakeSwapd, chunk, json, sse, textAnswer, toolCallAnswer } from "../support/fakeServer.js";
 import { snapshot, tempDir } from "../support/tempdir.js";
 import { describeFsError } from "../../src/core/workspace.js";
+import { Checkpoints } from "../../src/core/checkpoints.js";
 
 let server: FakeSwapd;
 let root: string;
@@ -361,5 +362,79 @@ describe("issue 13: messages a newcomer can read", () => {
     ]);
     // Reads are auto by default: no waiting event for them.
     expect(events.filter((e) => e.type === "awaiting_approval")).toHaveLength(2);
+  });
+});
+
+describe("checkpoints in the loop", () => {
+  const withCheckpoints: AgentSettings = { ...settings, checkpoints: { maxFileBytes: 1 << 20 } };
+  const agentWith = (checkpoints: Checkpoints): Agent => {
+    const transport = new Transport({ baseUrl: server.url, credentials: { label: "API key", setCommand: "x", token: async () => "test-key" }, idleTimeoutMs: 5000 });
+    return new Agent({ llm: new Llm(transport), host, tools: TOOLS, workspaceName: "ws", checkpoints });
+  };
+
+  it("snapshots before an edit, before the question; restoring it brings the file back; a rejected step keeps none", async () => {
+    const store = await tempDir("variet-store-");
+    const checkpoints = new Checkpoints(store, root);
+    const seenAtQuestion: string[][] = [];
+    host.approve = async (request) => {
+      seenAtQuestion.push(events.map((e) => e.type));
+      host.approvals.push(request);
+      return { approved: request.kind !== "command" };
+    };
+    server
+      .on("/v1/chat/completions", toolCallAnswer([{ name: "read_file", args: { path: "main.py" } }]))
+      .on("/v1/chat/completions", toolCallAnswer([{ name: "edit_file", args: { path: "main.py", search: "helo", replace: "hello" } }]))
+      .on("/v1/chat/completions", toolCallAnswer([{ name: "run_command", args: { command: "rm main.py" } }]))
+      .on("/v1/chat/completions", textAnswer("done"));
+    await run(agentWith(checkpoints), "fix it", withCheckpoints);
+    const made = events.filter((e): e is Extract<AgentEvent, { type: "checkpoint" }> => e.type === "checkpoint");
+    expect(made.map((e) => e.checkpoint.label)).toEqual(["edit_file main.py", "run_command rm main.py"]);
+    expect(seenAtQuestion.map((types) => types.slice(-2))).toEqual([
+      ["checkpoint", "awaiting_approval"],
+      ["checkpoint", "awaiting_approval"],
+    ]);
+    expect((await checkpoints.list()).map((c) => c.label)).toEqual(["edit_file main.py"]);
+    expect(await fs.readFile(path.join(root, "main.py"), "utf8")).toBe("print('hello')\n");
+    await checkpoints.restore(made[0]?.id ?? "", false, 1 << 20, new AbortController().signal);
+    expect(await fs.readFile(path.join(root, "main.py"), "utf8")).toBe("print('helo')\n");
+    await fs.rm(store, { recursive: true, force: true });
+  });
+
+  it("a store that fails warns, and the edit still asks even when edits are auto", async () => {
+    const blocker = path.join(root, "not-a-folder");
+    await fs.writeFile(blocker, "");
+    host.answers = [{ approved: true }];
+    server
+      .on("/v1/chat/completions", toolCallAnswer([{ name: "write_file", args: { path: "new.txt", content: "x" } }]))
+      .on("/v1/chat/completions", textAnswer("done"));
+    await run(agentWith(new Checkpoints(path.join(blocker, "store"), root)), "go", { ...withCheckpoints, policy: { read: "auto", edit: "auto", command: "auto" } });
+    expect(events).toContainEqual({ type: "checkpoint_failed", id: expect.any(String), message: expect.stringMatching(/^no checkpoint: the checkpoint store .* cannot be written/) });
+    expect(host.approvals).toEqual([expect.objectContaining({ kind: "edit", warning: expect.stringContaining("No checkpoint could be made") })]);
+    expect(await fs.readFile(path.join(root, "new.txt"), "utf8")).toBe("x");
+  });
+
+  it("with checkpoints off nothing is snapshotted and auto edits do not ask", async () => {
+    const store = path.join(root, "never-made");
+    server
+      .on("/v1/chat/completions", toolCallAnswer([{ name: "write_file", args: { path: "new.txt", content: "x" } }]))
+      .on("/v1/chat/completions", textAnswer("done"));
+    await run(agentWith(new Checkpoints(store, root)), "go", { ...settings, policy: { read: "auto", edit: "auto", command: "auto" } });
+    expect(events.filter((e) => e.type.startsWith("checkpoint"))).toEqual([]);
+    expect(host.approvals).toEqual([]);
+    await expect(fs.access(store)).rejects.toThrow();
+  });
+
+  it("rewind cuts the task back to before a call, which then reads as not run", async () => {
+    server
+      .on("/v1/chat/completions", toolCallAnswer([{ name: "read_file", args: { path: "main.py" } }, { name: "list_files", args: { glob: "*" } }]))
+      .on("/v1/chat/completions", textAnswer("done"));
+    const a = agent();
+    await run(a, "look");
+    const calls = a.messages.flatMap((m) => (m.role === "assistant" ? (m.tool_calls ?? []) : []));
+    expect(a.rewind("no-such-call")).toBe(false);
+    expect(a.rewind(calls[1]?.id ?? "")).toBe(true);
+    expect(a.messages.map((m) => m.role)).toEqual(["user", "assistant", "tool", "tool"]);
+    expect(a.messages.at(-2)).toMatchObject({ tool_call_id: calls[0]?.id, content: expect.stringContaining("print('helo')") });
+    expect(a.messages.at(-1)).toEqual({ role: "tool", tool_call_id: calls[1]?.id, content: "not run: the user restored the task to before this call" });
   });
 });

@@ -41,7 +41,7 @@ beforeEach(() => {
 describe("issue 13: a workspace cannot loosen approvals or move the server", () => {
   it("package.json gives every user-only setting application or machine scope, and every approval setting is user-only", () => {
     for (const key of USER_ONLY_SETTINGS) expect([`variet.${key}`, properties[`variet.${key}`]?.scope]).toEqual([`variet.${key}`, expect.stringMatching(/^(application|machine)$/)]);
-    const approvals = Object.keys(properties).filter((name) => name.startsWith("variet.approval."));
+    const approvals = Object.keys(properties).filter((name) => name.startsWith("variet.approval.") || name.startsWith("variet.checkpoints."));
     expect(approvals.length).toBeGreaterThan(0);
     for (const name of approvals) expect(USER_ONLY_SETTINGS).toContain(name.slice("variet.".length));
   });
@@ -51,10 +51,17 @@ describe("issue 13: a workspace cannot loosen approvals or move the server", () 
     mock.workspaceConfig.set("variet.approval.edit", "auto");
     mock.workspaceConfig.set("variet.serverUrl", "http://attacker.example:8080");
     mock.workspaceConfig.set("variet.maxSteps", 3);
-    expect(readSettings()).toMatchObject({ serverUrl: "http://127.0.0.1:18080", policy: { read: "auto", edit: "ask", command: "ask" }, maxSteps: 3 });
+    mock.workspaceConfig.set("variet.checkpoints.enabled", false);
+    expect(readSettings()).toMatchObject({
+      serverUrl: "http://127.0.0.1:18080",
+      policy: { read: "auto", edit: "ask", command: "ask" },
+      maxSteps: 3,
+      checkpoints: { maxFileBytes: 1024 * 1024 },
+    });
     mock.config.set("variet.approval.command", "auto");
     mock.config.set("variet.serverUrl", "http://machine-a:8080");
-    expect(readSettings()).toMatchObject({ serverUrl: "http://machine-a:8080", policy: { command: "auto", edit: "ask" } });
+    mock.config.set("variet.checkpoints.enabled", false);
+    expect(readSettings()).toMatchObject({ serverUrl: "http://machine-a:8080", policy: { command: "auto", edit: "ask" }, checkpoints: undefined });
   });
 
   it("with a workspace setting of auto, a command still asks in a modal", async () => {
@@ -92,7 +99,7 @@ describe("issue 13: a workspace cannot loosen approvals or move the server", () 
     await activate(context as unknown as vscode.ExtensionContext);
     const warnings = mock.callsTo("showWarningMessage").map((args) => String(args[0]));
     expect(warnings).toEqual([
-      "Variet ignores variet.serverUrl, variet.approval.command in this workspace's settings: approvals and the server URL come only from your user settings.",
+      "Variet ignores variet.serverUrl, variet.approval.command in this workspace's settings: approvals, the server URL and checkpoints come only from your user settings.",
     ]);
     for (const subscription of subscriptions) subscription.dispose();
   });
