@@ -25,7 +25,14 @@ from assistant.servers.google import (
     gmail_scopes,
     real_http,
 )
-from assistant.servers.mail import Message, build_draft, header_map, raw_recipients, read_message
+from assistant.servers.mail import (
+    Message,
+    build_draft,
+    check_subject,
+    header_map,
+    raw_recipients,
+    read_message,
+)
 from assistant.servers.recipients import AllowList
 from assistant.servers.results import plain_result, untrusted_meta, untrusted_result
 from assistant.servers.settings import GmailSettings, GoogleSettings
@@ -197,6 +204,7 @@ def build_server(
     ) -> Annotated[CallToolResult, Draft]:
         """Save a plain-text draft to allowed recipients; in_reply_to is the id of a message to answer."""
         addresses = recipients.check(to, "to")
+        subject = check_subject(subject)  # before any request: a bad subject changes nothing
         message: dict[str, Any] = {}
         reply_header = references = None
         if in_reply_to is not None:

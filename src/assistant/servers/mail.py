@@ -2,13 +2,16 @@
 
 Reading never fetches an attachment; it only lists name, type and size (the name is the sender's text,
 used for nothing but display). Writing builds the message with `email.message.EmailMessage` from
-checked parts, so no header can be smuggled in through a subject or an address.
+checked parts, then reads the result back as Gmail will and refuses it unless its headers are exactly
+the ones set: Python's email package decodes RFC 2047 encoded words, so a subject such as
+`=?utf-8?q?Hi=0D=0ABcc:_x?=` would otherwise come back as two headers.
 """
 
 import base64
 import binascii
 import email.policy
 import re
+import unicodedata
 from email.message import EmailMessage
 from email.parser import BytesParser
 from typing import Any
@@ -20,6 +23,13 @@ from assistant.servers.html_text import html_to_text
 from assistant.servers.recipients import header_addresses
 
 _MAX_DEPTH = 20
+# Control characters (C0, DEL, C1 with U+0085) and the line and paragraph separators U+2028/U+2029:
+# together every character str.splitlines() or a mail reader ends a line at.
+_LINE_BREAKING = frozenset({"Cc", "Zl", "Zp"})
+# An RFC 2047 encoded word, or anything Python's lenient decoder might take for one.
+_ENCODED_WORD = re.compile(r"=\?.*\?=", re.DOTALL)
+# RFC 5322 msg-id as found in the wild: printable ASCII in angle brackets.
+_MESSAGE_ID = re.compile(r"<[!-;=?-~]+>")
 
 
 class Attachment(BaseModel):
@@ -123,23 +133,62 @@ def read_message(raw: dict[str, Any], max_chars: int) -> Message:
 
 
 def check_subject(subject: str) -> str:
-    if any(ord(c) < 32 or ord(c) == 127 for c in subject):
-        raise ToolInputInvalid("subject must be one line: no CR, LF or other control characters")
-    return subject
+    """The subject without surrounding spaces (mail drops leading ones), or ToolInputInvalid."""
+    if any(unicodedata.category(c) in _LINE_BREAKING for c in subject):
+        raise ToolInputInvalid(
+            "subject must be one line: no CR, LF, U+2028/U+2029 separators or other control characters"
+        )
+    if _ENCODED_WORD.search(subject):
+        raise ToolInputInvalid(
+            "subject must not contain an encoded word ('=?...?='); write the text itself, in any language"
+        )
+    return subject.strip()
+
+
+def reply_headers(message_id: str, references: str | None) -> tuple[str, str]:
+    """In-Reply-To and References for a reply, from the original's headers (the sender wrote them)."""
+    ids = [*(references or "").split(), message_id]
+    if not all(_MESSAGE_ID.fullmatch(i) and not _ENCODED_WORD.search(i) for i in ids):
+        raise ToolInputInvalid(
+            "the message to reply to has a Message-ID or References header that is not plain <id@host> "
+            "ids; draft it without in_reply_to"
+        )
+    return message_id, " ".join(ids)
+
+
+def _check_read_back(data: bytes, headers: list[tuple[str, str]]) -> None:
+    """Refuse `data` unless a reader sees exactly `headers`, in order and with the same values."""
+    parsed = BytesParser(policy=email.policy.default).parsebytes(data, headersonly=True)
+    found = [(name, str(value)) for name, value in parsed.items()]
+    defects = parsed.defects or any(value.defects for value in parsed.values())
+    if found != headers or defects:
+        names = ", ".join(name for name, _ in found)
+        raise ToolInputInvalid(
+            f"the draft's headers changed when read back (now: {names}); refusing to save it"
+        )
 
 
 def build_draft(
     to: list[str], subject: str, body: str, in_reply_to: str | None = None, references: str | None = None
 ) -> str:
-    """The draft as base64url RFC 5322 text, the form users.drafts.create takes in `message.raw`."""
-    message = EmailMessage(policy=email.policy.SMTP)
-    message["To"] = ", ".join(to)
-    message["Subject"] = check_subject(subject)
+    """The draft as base64url RFC 5322 text, the form users.drafts.create takes in `message.raw`.
+
+    `to` holds bare addresses already checked against the allow-list; `in_reply_to` and `references`
+    are the original message's own Message-ID and References headers.
+    """
+    headers = [("To", ", ".join(to)), ("Subject", check_subject(subject))]
     if in_reply_to:
-        message["In-Reply-To"] = in_reply_to
-        message["References"] = f"{references} {in_reply_to}".strip() if references else in_reply_to
+        reply_to, chain = reply_headers(in_reply_to, references)
+        headers += [("In-Reply-To", reply_to), ("References", chain)]
+    message = EmailMessage(policy=email.policy.SMTP)
+    for name, value in headers:
+        message[name] = value
     message.set_content(body)
-    return base64.urlsafe_b64encode(message.as_bytes()).decode("ascii")
+    # set_content adds the MIME headers; they are ours too.
+    mime = [(name, str(value)) for name, value in message.items()][len(headers) :]
+    data = message.as_bytes()
+    _check_read_back(data, headers + mime)
+    return base64.urlsafe_b64encode(data).decode("ascii")
 
 
 def raw_recipients(raw: str) -> list[str]:

@@ -3,7 +3,8 @@
 An address is accepted only in a strict ASCII form (`local@domain`, optionally `Name <local@domain>`),
 one per item, and compared lower-cased against the configured entries: an exact address, or `@domain`
 for a whole domain (not its subdomains). Anything unusual (look-alike letters, quotes, several
-addresses in one item, CR/LF) is refused instead of interpreted.
+addresses in one item, CR/LF) is refused instead of interpreted, and so are `%` and `!` in the local
+part: old relays route `eve%evil.example@team.example` on to evil.example, past a `@team.example` entry.
 """
 
 import re
@@ -34,6 +35,8 @@ def parse_address(value: str) -> str:
         raise ToolInputInvalid(
             f"recipient {value!r} is not one plain address like 'ann@example.com' or 'Ann <ann@example.com>'"
         )
+    if any(c in "%!" for c in text.rsplit("@", 1)[0]):
+        raise ToolInputInvalid(f"recipient {value!r} routes on through '%' or '!'; give the final address")
     return text.lower()
 
 

@@ -19,6 +19,8 @@ from assistant.servers.settings import GmailSettings
 
 pytestmark = pytest.mark.anyio
 
+# Issue 13: Python's email package decodes this into a Subject and a Bcc header.
+PLANTED_BCC = "=?utf-8?q?Hi=0D=0ABcc:_attacker@evil.example?="
 WRITER = GmailSettings(read_only=False, send=True, labels=True, allowed_recipients=("ann@example.com",))
 
 
@@ -211,6 +213,13 @@ async def test_create_draft_builds_clean_mail_in_the_thread(tmp_path: Path) -> N
         ({"to": ["ann@example.com"], "subject": "Hi\r\nBcc: eve@evil.example"}, "one line"),
         ({"to": ["ann@example.com"], "subject": "Hi\nBcc: eve@evil.example"}, "one line"),
         ({"to": []}, "at least 1 item"),
+        # Issue 13, as reported: this draft carried a real Bcc header.
+        ({"to": ["ann@example.com"], "subject": PLANTED_BCC}, "encoded word"),
+        ({"to": ["ann@example.com"], "subject": PLANTED_BCC, "in_reply_to": "m1"}, "encoded word"),
+        # Issue 13: these crashed with an uncaught ValueError.
+        ({"to": ["ann@example.com"], "subject": "Hi\u2028Bcc: eve@evil.example"}, "one line"),
+        ({"to": ["ann@example.com"], "subject": "Hi\u2029"}, "one line"),
+        ({"to": ["ann@example.com"], "subject": "Hi\x85"}, "one line"),
     ],
 )
 async def test_create_draft_refuses_bypass_attempts(
@@ -222,11 +231,40 @@ async def test_create_draft_refuses_bypass_attempts(
     assert gm.http.request_sequence == []
 
 
+async def test_issue_13_routing_through_an_allowed_domain_is_refused(tmp_path: Path) -> None:
+    team = WRITER.model_copy(update={"allowed_recipients": ("@team.example",)})
+    gm = Gmail(tmp_path, settings=team)
+    result = await gm.call("create_draft", to=["attacker%evil.example@team.example"], subject="Hi", body="b")
+    assert result.is_error and "routes on through" in text(result)
+    assert gm.http.request_sequence == []
+
+
+async def test_issue_13_a_reply_refuses_headers_planted_in_the_original(tmp_path: Path) -> None:
+    original = g.message("m1", "t1", "Lunch?")
+    planted = {"name": "References", "value": "<a@x> =?utf-8?q?=0D=0ABcc:_eve@evil.example?="}
+    original["payload"]["headers"].append(planted)
+    gm = Gmail(tmp_path, g.ok(original))
+    result = await gm.call(
+        "create_draft", to=["ann@example.com"], subject="Re: Lunch?", body="b", in_reply_to="m1"
+    )
+    assert result.is_error and "draft it without in_reply_to" in text(result)
+    assert len(gm.http.request_sequence) == 1  # read the original; created nothing
+
+
 async def test_send_draft_rechecks_recipients_including_bcc(tmp_path: Path) -> None:
     edited = "To: ann@example.com\r\nBcc: Eve <eve@evil.example>\r\nSubject: Hi\r\n\r\nbody\r\n"
     gm = Gmail(tmp_path, g.draft_raw("r-1", "m9", edited))
     result = await gm.call("send_draft", draft_id="r-1")
     assert result.is_error and "eve@evil.example" in text(result)
+    assert len(gm.http.request_sequence) == 1  # nothing was sent
+
+
+async def test_send_draft_refuses_routing_added_in_an_edit(tmp_path: Path) -> None:
+    team = WRITER.model_copy(update={"allowed_recipients": ("@team.example",)})
+    edited = "To: eve%evil.example@team.example\r\nSubject: Hi\r\n\r\nbody\r\n"
+    gm = Gmail(tmp_path, g.draft_raw("r-1", "m9", edited), settings=team)
+    result = await gm.call("send_draft", draft_id="r-1")
+    assert result.is_error and "routes on through" in text(result)
     assert len(gm.http.request_sequence) == 1  # nothing was sent
 
 

@@ -52,11 +52,32 @@ def test_allowed_forms_normalise_to_the_bare_address(value: str, address: str) -
         "ann",
         "",
         "@example.com",
+        # Issue 13: %-hack and bang-path routing through an allowed domain.
+        "attacker%evil.example@team.example",
+        "evil.example!attacker@team.example",
+        "Joe <joe%evil.example@team.example>",
     ],
 )
 def test_bypass_attempts_are_refused(value: str) -> None:
     with pytest.raises((RecipientNotAllowed, ToolInputInvalid)):
         ALLOW.check([value], "to")
+
+
+@given(
+    before=st.from_regex(r"[a-z0-9.]{0,8}", fullmatch=True),
+    router=st.sampled_from("%!"),
+    after=st.from_regex(r"[a-z0-9.]{0,8}", fullmatch=True),
+)
+def test_issue_13_routing_in_the_local_part_is_refused_under_an_allowed_domain(
+    before: str, router: str, after: str
+) -> None:
+    with pytest.raises(ToolInputInvalid):
+        ALLOW.check([f"{before}{router}{after}@team.example"], "to")
+
+
+def test_routing_is_named_in_the_refusal() -> None:
+    with pytest.raises(ToolInputInvalid, match="routes on through '%' or '!'"):
+        ALLOW.check(["attacker%evil.example@team.example"], "to")
 
 
 def test_one_bad_address_refuses_the_whole_list() -> None:
