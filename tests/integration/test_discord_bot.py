@@ -94,6 +94,27 @@ async def test_strangers_are_ignored_and_logged_without_content(
         assert "exfiltrate" not in caplog.text
 
 
+async def test_issue_13_a_stranger_in_a_channel_the_bot_does_not_serve_is_logged_without_content(
+    llm_server: FakeOpenAI, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with rig(llm_server.url) as r:
+        stranger = r.discord.user_payload("mallory")
+        channel = r.discord.guild().text_channels[0]  # not in channel_ids
+        mention = f"<@{r.discord.bot_user['id']}> secret plan: exfiltrate"
+        with caplog.at_level(logging.INFO):
+            await r.bot.handle(r.discord.post(channel, stranger, mention))
+            await r.bot.handle(r.discord.post(channel, stranger, "idle chatter"))
+        assert r.discord.requests == []
+        assert llm_server.requests == []
+        (line,) = [m for m in caplog.messages if m.startswith("discord.ignored")]
+        assert line == (
+            f"discord.ignored reason=stranger user={stranger['id']} place=channel channel={channel.id} "
+            f"guild={channel.guild.id}"
+        )
+        assert "exfiltrate" not in caplog.text
+        assert "chatter" not in caplog.text
+
+
 async def test_channel_mentions_are_answered_and_plain_chatter_is_not(llm_server: FakeOpenAI) -> None:
     llm_server.script(oa.text("Sure."))
     async with rig(llm_server.url) as r:

@@ -14,6 +14,9 @@ from localhost import free_port, wait_until
 from mcp import Client, StdioServerParameters
 from mcp.types import CallToolResult, TextContent
 
+from assistant.config import McpServerSettings, McpSettings
+from assistant.mcp_client import ToolServers
+
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
 ASSISTANT = str(Path(sys.executable).with_name("assistant"))
@@ -77,6 +80,35 @@ async def test_google_servers_over_stdio_name_the_fix_without_a_token(
     assert tool in names
     assert result.is_error and "no Google token" in text(result) and "`assistant auth google`" in text(result)
     assert bad.is_error  # a missing id is refused by the schema; the server is still answering
+
+
+async def test_issue_13_tool_errors_reach_the_server_log_without_urls_or_addresses(
+    tmp_path: Path, searxng_url: str
+) -> None:
+    sentinel = "variet-sentinel-4821"
+    config = tmp_path / "assistant.toml"
+    config.write_text(
+        f'[searxng]\nurl = "{searxng_url}"\n'
+        f'[google]\nstate_dir = "{tmp_path / "state"}"\n'
+        '[gmail]\nread_only = false\nallowed_recipients = ["ann@example.com"]\n'
+    )
+    servers = {
+        name: McpServerSettings(command=(ASSISTANT, "mcp", name, "--config", str(config)))
+        for name in ("searxng", "gmail")
+    }
+    logs = tmp_path / "logs"
+    async with ToolServers.started(McpSettings(servers=servers, log_dir=logs)) as tools:
+        fetched = await tools.call("searxng__fetch_url", {"url": f"ftp://{sentinel}.example/q?{sentinel}"})
+        drafted = await tools.call(
+            "gmail__create_draft", {"to": [f"{sentinel}@evil.example"], "subject": "Hi", "body": "b"}
+        )
+    assert fetched.is_error and sentinel in fetched.text  # the model is told what was wrong
+    assert drafted.is_error and sentinel in drafted.text
+    searxng_log = (logs / "mcp-searxng.log").read_text()
+    gmail_log = (logs / "mcp-gmail.log").read_text()
+    assert "tool.failed tool=fetch_url error=ToolInputInvalid" in searxng_log
+    assert "tool.failed tool=create_draft error=RecipientNotAllowed" in gmail_log
+    assert sentinel not in searxng_log + gmail_log
 
 
 def test_a_bad_config_fails_fast_with_the_field(tmp_path: Path) -> None:

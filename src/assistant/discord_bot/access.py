@@ -20,7 +20,7 @@ class Verdict(enum.Enum):
     ANSWER = "answer"
     # Not for the bot (its own message, another bot, not addressed, a channel it does not serve).
     IGNORE = "ignore"
-    # Addressed to the bot by someone not on the allow-list: ignored, and the attempt is logged.
+    # Addressed to the bot (or a DM) by someone not on the allow-list, anywhere: ignored, and logged.
     STRANGER = "stranger"
 
 
@@ -41,9 +41,15 @@ class Arrival:
 
 
 def decide(settings: DiscordSettings, arrival: Arrival) -> Verdict:
-    """DMs and threads of allowed channels are conversations; in an allowed channel only a mention is."""
+    """DMs and threads of allowed channels are conversations; in an allowed channel only a mention is.
+
+    A stranger who addresses the bot is flagged wherever it happens, in any channel or server, so the
+    attempt is logged; their other chatter is not.
+    """
     if arrival.author_is_bot:
         return Verdict.IGNORE
+    if arrival.author_id not in settings.owner_ids:
+        return Verdict.STRANGER if arrival.addressed or arrival.place is Place.DM else Verdict.IGNORE
     if (
         settings.guild_id is not None
         and arrival.place is not Place.DM
@@ -57,9 +63,4 @@ def decide(settings: DiscordSettings, arrival: Arrival) -> Verdict:
             for_bot = arrival.addressed and arrival.channel_id in settings.channel_ids
         case Place.THREAD:
             for_bot = arrival.parent_id in settings.channel_ids or arrival.channel_id in settings.channel_ids
-    if not for_bot:
-        return Verdict.IGNORE
-    if arrival.author_id not in settings.owner_ids:
-        # Strangers in a thread count only when they address the bot, so their chatter is not logged.
-        return Verdict.STRANGER if arrival.addressed or arrival.place is Place.DM else Verdict.IGNORE
-    return Verdict.ANSWER
+    return Verdict.ANSWER if for_bot else Verdict.IGNORE

@@ -114,8 +114,8 @@ class Bot(discord.Client):
         verdict = decide(self.settings, arrival)
         if verdict is Verdict.STRANGER:
             log.info(
-                "discord.ignored reason=stranger user=%s place=%s channel=%s",
-                arrival.author_id, arrival.place.value, arrival.channel_id,
+                "discord.ignored reason=stranger user=%s place=%s channel=%s guild=%s",
+                arrival.author_id, arrival.place.value, arrival.channel_id, arrival.guild_id,
             )  # fmt: skip
         if verdict is not Verdict.ANSWER:
             return

@@ -61,9 +61,14 @@ def _enabled(enabled: bool, name: str) -> None:
 
 
 def configure_logging() -> None:
-    """INFO to stderr, without the libraries that log request URLs (a URL can hold a search query)."""
+    """INFO to stderr, except from libraries that log what the user asked for at INFO.
+
+    httpx and googleapiclient log request URLs (a URL can hold a search query); the MCP SDK's server
+    logs each tool error's text (URLs, mail addresses). `tool.failed` in `tools.py` says which tool
+    failed and how, without the text.
+    """
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s %(message)s")
-    for noisy in ("httpx", "googleapiclient.discovery"):
+    for noisy in ("httpx", "googleapiclient.discovery", "mcp"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

@@ -5,6 +5,7 @@ passes `cc` to create_draft must learn that nobody was copied).
 """
 
 import functools
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, ParamSpec, TypeVar
 
@@ -14,6 +15,8 @@ from mcp.types import ToolAnnotations
 from pydantic import ConfigDict
 
 from assistant.errors import AssistantError
+
+log = logging.getLogger(__name__)
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -27,6 +30,8 @@ def tool_errors(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
         try:
             return await fn(*args, **kwargs)
         except AssistantError as exc:
+            # The message stays out of the log: it can hold a URL or a mail address.
+            log.info("tool.failed tool=%s error=%s", fn.__name__, type(exc).__name__)
             raise ToolError(str(exc)) from exc
 
     return wrapper

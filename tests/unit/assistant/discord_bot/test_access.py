@@ -47,6 +47,20 @@ def test_thread_under_an_allowed_channel_is_a_conversation() -> None:
     assert decide(SETTINGS, chatter) is Verdict.IGNORE
 
 
+def test_issue_13_a_stranger_addressing_the_bot_anywhere_is_flagged_for_the_log() -> None:
+    one_server = SETTINGS.model_copy(update={"guild_id": 500})
+    elsewhere = arrival(author=STRANGER, place=Place.CHANNEL, channel=OTHER_CHANNEL, addressed=True)
+    other_server = arrival(author=STRANGER, place=Place.CHANNEL, channel=CHANNEL, addressed=True, guild=501)
+    other_thread = arrival(
+        author=STRANGER, place=Place.THREAD, channel=THREAD, parent=OTHER_CHANNEL, addressed=True
+    )
+    assert decide(SETTINGS, elsewhere) is Verdict.STRANGER
+    assert decide(one_server, other_server) is Verdict.STRANGER
+    assert decide(SETTINGS, other_thread) is Verdict.STRANGER
+    chatter = arrival(author=STRANGER, place=Place.CHANNEL, channel=OTHER_CHANNEL)
+    assert decide(SETTINGS, chatter) is Verdict.IGNORE
+
+
 @given(
     author=st.integers(1, 5),
     place=st.sampled_from(Place),
@@ -54,16 +68,28 @@ def test_thread_under_an_allowed_channel_is_a_conversation() -> None:
     parent=st.sampled_from([None, CHANNEL, OTHER_CHANNEL]),
     addressed=st.booleans(),
     bot=st.booleans(),
+    guild=st.sampled_from([None, 500, 501]),
+    guild_id=st.sampled_from([None, 500]),
 )
-def test_only_owners_are_ever_answered_and_bots_never(
-    author: int, place: Place, channel: int, parent: int | None, addressed: bool, bot: bool
+def test_only_owners_are_ever_answered_bots_never_and_every_stranger_attempt_is_flagged(
+    author: int,
+    place: Place,
+    channel: int,
+    parent: int | None,
+    addressed: bool,
+    bot: bool,
+    guild: int | None,
+    guild_id: int | None,
 ) -> None:
-    verdict = decide(SETTINGS, arrival(author, place, channel, parent, addressed, bot, guild=None))
+    settings = SETTINGS.model_copy(update={"guild_id": guild_id})
+    verdict = decide(settings, arrival(author, place, channel, parent, addressed, bot, guild))
     if verdict is Verdict.ANSWER:
         assert author == OWNER
         assert not bot
     if bot:
         assert verdict is Verdict.IGNORE
+    attempt = not bot and author != OWNER and (addressed or place is Place.DM)
+    assert (verdict is Verdict.STRANGER) == attempt
 
 
 def test_with_a_guild_set_other_servers_are_ignored_and_dms_still_answered() -> None:

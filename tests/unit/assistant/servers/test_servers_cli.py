@@ -22,7 +22,7 @@ SENTINEL = "SENTINEL-7f3a"
 
 @pytest.fixture
 def quiet_levels() -> Iterator[None]:
-    names = ("httpx", "googleapiclient.discovery")
+    names = ("httpx", "googleapiclient.discovery", "mcp")
     before = {name: logging.getLogger(name).level for name in names}
     yield
     for name, level in before.items():
@@ -84,7 +84,9 @@ async def test_no_search_query_reaches_the_logs(
     async with Client(searxng_server(settings)) as client:
         found = await client.call_tool("web_search", {"query": f"where is {SENTINEL}"})
         bad = await client.call_tool("web_search", {"query": SENTINEL * 100})
-    assert not found.is_error and bad.is_error
+        # Issue 13: the MCP SDK logged a tool error's text (here the URL) at INFO.
+        refused = await client.call_tool("fetch_url", {"url": f"ftp://{SENTINEL}.example/"})
+    assert not found.is_error and bad.is_error and refused.is_error
     assert searxng[0].queries[-1]["q"] == f"where is {SENTINEL}"
-    assert caplog.records, "the server logged nothing at all, so this test proves nothing"
+    assert "tool.failed tool=fetch_url error=ToolInputInvalid" in caplog.messages
     assert SENTINEL not in caplog.text
