@@ -1,5 +1,5 @@
-"""What the Discord bot's integration tests share: a Bot wired to the fake Discord, an OpenAI-compatible
-server, a real in-process MCP server, and optionally swapd's control API."""
+"""What the Discord bot's integration tests share: a Bot logged in to the fake Discord over HTTP, an
+OpenAI-compatible server, a real in-process MCP server, and optionally swapd's control API."""
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -8,7 +8,8 @@ from dataclasses import dataclass
 import discord
 import httpx
 from agent_rig import desk_server
-from fakes.discord_gateway import FakeClock, FakeDiscord, Payload, Request
+from fakes.discord_gateway import FakeClock, FakeDiscord
+from fakes.discord_rest import Payload, Request
 
 from assistant.config import ChatSettings, McpSettings, PolicySettings
 from assistant.discord_bot.answer import Backend
@@ -41,12 +42,19 @@ class Rig:
         flag = discord.MessageFlags.suppress_embeds.flag
         return all(int(str(m.get("flags", 0))) & flag for m in self.bot_messages())
 
-    def answers(self) -> list[str]:
-        """The final text of every message the bot posted, oldest first."""
+    def answers(self, *, besides: int | None = None) -> list[str]:
+        """The final text of every message the bot posted (but `besides`), oldest first."""
         ids = sorted(
-            i for i, m in self.discord.messages.items() if m["author"]["id"] == self.discord.bot_user["id"]
+            i
+            for i, m in self.discord.messages.items()
+            if m["author"]["id"] == self.discord.bot_user["id"] and i != besides
         )
         return [self.content(i) for i in ids]
+
+    def prompt_id(self) -> int:
+        """The one message showing buttons now: a confirmation prompt waiting for its answer."""
+        (prompt_id,) = [i for i, m in self.discord.messages.items() if m.get("components")]
+        return prompt_id
 
 
 @asynccontextmanager
@@ -63,16 +71,17 @@ async def rig(
     async with (
         httpx.AsyncClient() as http,
         ToolServers.started(McpSettings(), in_process=in_process) as servers,
+        FakeDiscord() as fake,
     ):
         llm = LlmClient(http, url, "test-key", idle_timeout_s=60, swap_wait_s=60, max_tokens=max_tokens)
         swapd = SwapdControl(http, *control) if control else None
         backend = Backend(llm, servers, Policy(PolicySettings()), ChatSettings(), 120.0, swapd)
         clock = FakeClock(instant_up_to=30)
-        bot = Bot(DiscordSettings(owner_ids=frozenset({1}), **settings), backend, clock)  # type: ignore[arg-type]
-        fake = FakeDiscord(bot)
-        await fake.start()
         owner = fake.user_payload("owner")
-        owner_id = int(owner["id"])
-        bot.settings = bot.settings.model_copy(update={"owner_ids": frozenset({owner_id})})
-        await bot.prepare()
-        yield Rig(bot, fake, clock, owner)
+        owners = frozenset({int(owner["id"])})
+        bot = Bot(DiscordSettings(owner_ids=owners, **settings), backend, clock)  # type: ignore[arg-type]
+        await fake.log_in(bot)  # its setup_hook prepares answers and syncs the commands
+        try:
+            yield Rig(bot, fake, clock, owner)
+        finally:
+            await bot.close()

@@ -1,94 +1,53 @@
-"""A fake Discord for discord.py's own objects: REST answered in memory, gateway events built as payloads.
+"""A fake Discord for discord.py's own objects: its REST API served over HTTP, gateway events as payloads.
 
-The REST side replaces `HTTPClient.request` and the interaction webhook adapter (the seams where
-discord.py turns a `Route` into an HTTP call) and answers with payloads shaped as in Discord's API docs:
+The REST side is `DiscordRest` (a loopback HTTP server speaking Discord's REST shapes, with rate-limit
+headers, that discord.py's real HTTP client logs in to). The gateway side builds the events the bot
+would receive (MESSAGE_CREATE as `post`, INTERACTION_CREATE as `press` and `command`) into discord.py's
+real models and state, shaped as in Discord's API docs:
 https://discord.com/developers/docs/resources/message#message-object,
 https://discord.com/developers/docs/resources/channel#channel-object and
 https://discord.com/developers/docs/interactions/receiving-and-responding#interaction-object.
-Every request is recorded; `fail_next` makes the next matching request raise (429s, 404s).
-Tests wait on `requests_where` (an asyncio.Condition), never on time.
 """
 
 import asyncio
-import itertools
-import json
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from types import SimpleNamespace
 from typing import Any
 
 import discord
-from discord.http import Route
-from discord.webhook.async_ import AsyncWebhookAdapter, async_context
-
-Payload = dict[str, Any]
-# A snowflake for 2026-11-26; IDs grow with every object, as real ones grow with time.
-_EPOCH_SNOWFLAKE = 1_443_000_000_000 << 22
+from fakes.discord_rest import TOKEN, DiscordRest, Payload
 
 
-@dataclass
-class Request:
-    method: str
-    path: str
-    json: Payload | None
-    params: Payload
-    files: list[str] = field(default_factory=list)
-    url: str = ""
+class FakeDiscord(DiscordRest):
+    """Channels, messages and interactions for one bot user, behind discord.py's real models.
 
+    Use as `async with FakeDiscord() as fake:` and `await fake.log_in(client)`; `requests` then holds
+    what the client asked after its login.
+    """
 
-def error_response(status: int, retry_after: float | None = None) -> SimpleNamespace:
-    """Enough of an aiohttp response for discord.HTTPException."""
-    headers = {} if retry_after is None else {"Retry-After": str(retry_after)}
-    return SimpleNamespace(
-        status=status, reason="Too Many Requests" if status == 429 else "Error", headers=headers
-    )
+    def __init__(self, **rest: Any) -> None:
+        super().__init__(**rest)
+        self._client: discord.Client | None = None
 
+    async def log_in(self, client: discord.Client) -> None:
+        """Log `client` in over HTTP (its `setup_hook` runs), as a real start does before the gateway."""
+        await client.login(TOKEN)
+        self._client = client
+        self.requests.clear()
 
-class FakeDiscord:
-    """Channels, messages and interactions for one bot user, behind discord.py's real models."""
+    @property
+    def client(self) -> discord.Client:
+        assert self._client is not None, "log_in() first"
+        return self._client
 
-    def __init__(self, client: discord.Client) -> None:
-        self.client = client
-        self.state = client._connection
-        self._ids = itertools.count(_EPOCH_SNOWFLAKE, 1 << 22)
-        self.bot_user = self.user_payload("variet", bot=True)
-        self.application_id = self.next_id()
-        self.requests: list[Request] = []
-        self.messages: dict[int, Payload] = {}
-        self.cdn: dict[str, bytes] = {}
-        self._failures: list[tuple[Callable[[Request], bool], Exception]] = []
-        self._changed = asyncio.Condition()
-        self.interaction_channel: discord.abc.Messageable | discord.Object = discord.Object(0)
+    @property
+    def state(self) -> Any:
+        """discord.py's ConnectionState of the logged-in client."""
+        return self.client._connection
 
-    async def start(self) -> None:
-        """Do what login would, without a network: a loop, the bot user, the REST seams."""
-        await self.client._async_setup_hook()
-        self.state.user = discord.ClientUser(state=self.state, data=self.bot_user)  # type: ignore[arg-type]
-        self.state.application_id = self.application_id
-        self.client.http.request = self._request  # type: ignore[method-assign]
-        self.client.http.get_from_cdn = self._get_from_cdn  # type: ignore[method-assign]
-        adapter = AsyncWebhookAdapter()
-        adapter.request = self._webhook_request  # type: ignore[method-assign]
-        async_context.set(adapter)
-
-    def next_id(self) -> int:
-        return next(self._ids)
-
-    # -- payloads -------------------------------------------------------------------------------------
-
-    def user_payload(self, name: str, *, bot: bool = False) -> Payload:
-        user_id = str(self.next_id())
-        return {
-            "id": user_id,
-            "username": name,
-            "discriminator": "0",
-            "global_name": name,
-            "avatar": None,
-            "bot": bot,
-        }
+    # -- channels -------------------------------------------------------------------------------------
 
     def dm(self, user: Payload) -> discord.DMChannel:
-        channel = self.state.add_dm_channel({"id": str(self.next_id()), "type": 1, "recipients": [user]})  # type: ignore[typeddict-item]
+        channel = self.state.add_dm_channel({"id": str(self.next_id()), "type": 1, "recipients": [user]})
+        assert isinstance(channel, discord.DMChannel)
         return channel
 
     def guild(self, *, channels: int = 1) -> discord.Guild:
@@ -128,7 +87,9 @@ class FakeDiscord:
             "features": [],
             "member_count": 2,
         }
-        return self.state._add_guild_from_data(data)  # type: ignore[arg-type]
+        guild = self.state._add_guild_from_data(data)
+        assert isinstance(guild, discord.Guild)
+        return guild
 
     def thread(self, parent: discord.TextChannel, starter: discord.Message | None = None) -> discord.Thread:
         data = {
@@ -152,7 +113,9 @@ class FakeDiscord:
         parent.guild._add_thread(thread)
         return thread
 
-    def message_payload(
+    # -- gateway events -------------------------------------------------------------------------------
+
+    def post(
         self,
         channel: discord.abc.Messageable,
         author: Payload,
@@ -161,67 +124,31 @@ class FakeDiscord:
         reply_to: int | None = None,
         attachments: list[Payload] | None = None,
         kind: int | None = None,
-    ) -> Payload:
-        channel_id = channel.id  # type: ignore[attr-defined]
-        mentions = [self.bot_user] if f"<@{self.bot_user['id']}>" in content else []
-        data: Payload = {
-            "id": str(self.next_id()),
-            "channel_id": str(channel_id),
-            "author": author,
-            "content": content,
-            "timestamp": "2026-11-26T22:00:00+00:00",
-            "edited_timestamp": None,
-            "tts": False,
-            "mention_everyone": False,
-            "mentions": mentions,
-            "mention_roles": [],
-            "attachments": attachments or [],
-            "embeds": [],
-            "pinned": False,
-            "type": kind if kind is not None else (19 if reply_to else 0),
-            "flags": 0,
-        }
-        guild = getattr(channel, "guild", None)
-        if guild is not None:
-            data["guild_id"] = str(guild.id)
-        if reply_to is not None:
-            data["message_reference"] = {
-                "type": 0,
-                "message_id": str(reply_to),
-                "channel_id": str(channel_id),
-            }
-            data["referenced_message"] = self.messages.get(reply_to)
-        self.messages[int(data["id"])] = data
-        return data
-
-    def post(
-        self, channel: discord.abc.Messageable, author: Payload, content: str, **kwargs: Any
     ) -> discord.Message:
         """A message someone posted, as the gateway's MESSAGE_CREATE would bring it."""
-        data = self.message_payload(channel, author, content, **kwargs)
+        guild = getattr(channel, "guild", None)
+        data = self.message_payload(
+            channel.id,  # type: ignore[attr-defined]
+            author,
+            content,
+            guild_id=guild.id if guild is not None else None,
+            reply_to=reply_to,
+            attachments=attachments,
+            kind=kind,
+        )
         return discord.Message(state=self.state, channel=channel, data=data)  # type: ignore[arg-type]
-
-    def attachment(self, filename: str, content_type: str | None, body: bytes) -> Payload:
-        url = f"https://cdn.discordapp.com/attachments/{self.next_id()}/{filename}"
-        self.cdn[url] = body
-        data: Payload = {
-            "id": str(self.next_id()),
-            "filename": filename,
-            "size": len(body),
-            "url": url,
-            "proxy_url": url,
-        }
-        if content_type is not None:
-            data["content_type"] = content_type
-        return data
 
     def interaction_payload(self, user: Payload, channel: discord.abc.Messageable, **fields: Any) -> Payload:
         channel_id = channel.id  # type: ignore[attr-defined]
-        self.interaction_channel = channel
+        interaction_id = self.next_id()
+        token = f"interaction-token-{interaction_id}"
+        message = fields.get("message")
+        message_id = int(message["id"]) if message else None
+        self.interaction_started(token, interaction_id, int(fields["type"]), user, channel_id, message_id)
         data: Payload = {
-            "id": str(self.next_id()),
+            "id": str(interaction_id),
             "application_id": str(self.application_id),
-            "token": "interaction-token",
+            "token": token,
             "version": 1,
             "channel_id": str(channel_id),
             "user": user,
@@ -255,7 +182,7 @@ class FakeDiscord:
             message=self.messages[message.id],
             data={"custom_id": custom_id, "component_type": 2},
         )
-        self.state.parse_interaction_create(payload)  # type: ignore[arg-type]
+        self.state.parse_interaction_create(payload)
 
     def command(self, user: Payload, channel: discord.abc.Messageable, name: str, **options: str) -> int:
         """A slash command, as INTERACTION_CREATE brings it; the interaction's ID."""
@@ -266,126 +193,8 @@ class FakeDiscord:
             "options": [{"name": key, "type": 3, "value": value} for key, value in options.items()],
         }
         payload = self.interaction_payload(user, channel, type=2, data=data)
-        self.state.parse_interaction_create(payload)  # type: ignore[arg-type]
+        self.state.parse_interaction_create(payload)
         return int(payload["id"])
-
-    # -- waiting --------------------------------------------------------------------------------------
-
-    async def requests_where(self, match: Callable[[Request], bool], count: int = 1) -> list[Request]:
-        """Wait until at least `count` recorded requests match (bounded by the test's timeout)."""
-        async with self._changed:
-            await self._changed.wait_for(lambda: len([r for r in self.requests if match(r)]) >= count)
-        return [r for r in self.requests if match(r)]
-
-    def fail_next(self, match: Callable[[Request], bool], error: Exception) -> None:
-        self._failures.append((match, error))
-
-    # -- the REST seam --------------------------------------------------------------------------------
-
-    async def _record(self, request: Request) -> None:
-        # A request is on the wire only after this await, as with a real HTTP call: a task cancelled
-        # before it sends nothing.
-        await asyncio.sleep(0)
-        self.requests.append(request)
-        async with self._changed:
-            self._changed.notify_all()
-        for index, (match, error) in enumerate(self._failures):
-            if match(request):
-                del self._failures[index]
-                raise error
-
-    async def _request(self, route: Route, *, files: Any = None, form: Any = None, **kwargs: Any) -> Any:
-        body = kwargs.get("json")
-        if form:
-            body = json.loads(next(part["value"] for part in form if part["name"] == "payload_json"))
-        request = Request(
-            route.method,
-            route.path,
-            body,
-            dict(kwargs.get("params") or {}),
-            [f.filename for f in files or []],
-            route.url,
-        )
-        await self._record(request)
-        return self._answer(route, request)
-
-    async def _webhook_request(self, route: Route, session: Any, **kwargs: Any) -> Any:
-        body = kwargs.get("payload")
-        if kwargs.get("multipart"):
-            body = json.loads(next(p["value"] for p in kwargs["multipart"] if p["name"] == "payload_json"))
-        request = Request(
-            route.method,
-            route.path,
-            body,
-            dict(kwargs.get("params") or {}),
-            [f.filename for f in kwargs.get("files") or []],
-        )
-        await self._record(request)
-        if route.path.endswith("/callback"):
-            return {"interaction": {"id": str(route.webhook_id), "type": 2}}
-        # Follow-ups and edits of the original response: a message from the bot in the same channel.
-        content = (body or {}).get("content") or ""
-        return self.message_payload(self.interaction_channel, self.bot_user, content)
-
-    async def _get_from_cdn(self, url: str) -> bytes:
-        await self._record(Request("GET", url, None, {}))
-        return self.cdn[url]
-
-    def _answer(self, route: Route, request: Request) -> Any:
-        channel_id = route.channel_id
-        message_id = getattr(route, "message_id", None) or _path_id(route, "message_id")
-        match (route.method, route.path):
-            case ("POST", "/channels/{channel_id}/typing"):
-                return None
-            case ("POST", "/channels/{channel_id}/messages"):
-                body = request.json or {}
-                channel = self.state.get_channel(int(channel_id)) or discord.Object(int(channel_id))  # type: ignore[arg-type]
-                reference = body.get("message_reference")
-                data = self.message_payload(
-                    channel,
-                    self.bot_user,
-                    body.get("content") or "",  # type: ignore[arg-type]
-                    reply_to=int(reference["message_id"]) if reference else None,
-                )
-                data["flags"] = body.get("flags", 0)
-                data["attachments"] = [
-                    {"id": str(self.next_id()), "filename": name, "size": 1, "url": "u", "proxy_url": "u"}
-                    for name in request.files
-                ]
-                return data
-            case ("PATCH", "/channels/{channel_id}/messages/{message_id}"):
-                data = self.messages[int(message_id)]
-                for key in ("content", "flags", "components"):
-                    if key in (request.json or {}):
-                        data[key] = request.json[key]  # type: ignore[index]
-                return data
-            case ("DELETE", "/channels/{channel_id}/messages/{message_id}"):
-                del self.messages[int(message_id)]
-                return None
-            case ("GET", "/channels/{channel_id}/messages/{message_id}"):
-                if int(message_id) not in self.messages:
-                    raise discord.NotFound(error_response(404), {"code": 10008, "message": "Unknown Message"})  # type: ignore[arg-type]
-                return self.messages[int(message_id)]
-            case ("GET", "/channels/{channel_id}/messages"):
-                before = int(request.params.get("before", 1 << 63))
-                older = sorted(
-                    (
-                        m
-                        for i, m in self.messages.items()
-                        if m["channel_id"] == str(channel_id) and i < before
-                    ),
-                    key=lambda m: int(m["id"]),
-                    reverse=True,
-                )
-                return older[: int(request.params.get("limit", 50))]
-        raise AssertionError(f"the fake Discord does not answer {route.method} {route.path}")
-
-
-def _path_id(route: Route, name: str) -> int | None:
-    # Route keeps only major parameters; the message ID is the last path segment of the URL.
-    if "{" + name + "}" not in route.path:
-        return None
-    return int(route.url.rstrip("/").rsplit("/", 1)[1])
 
 
 class FakeClock:

@@ -1,5 +1,5 @@
-"""The Discord bot end to end without a gateway: discord.py's real models over the in-memory fake
-Discord, the agent on the scripted OpenAI-compatible server, a real in-process MCP server for tools."""
+"""The Discord bot end to end without a gateway: discord.py's real models and HTTP client over the fake
+Discord's REST API, the agent on the scripted OpenAI-compatible server, a real in-process MCP server."""
 
 import asyncio
 import logging
@@ -154,15 +154,17 @@ async def test_confirmation_approved_runs_the_tool_and_edits_the_outcome_in(llm_
         assert prompt.json is not None
         assert "desk__send" in prompt.json["content"]
         assert '"to": "ada@example.com"' in prompt.json["content"]
-        prompt_id = next(i for i, m in r.discord.messages.items() if "🔐" in str(m["content"]))
+        await r.clock.sleeping()  # the bot waits for the answer: its buttons are live
+        prompt_id = r.prompt_id()
         message = discord.Message(state=r.discord.state, channel=dm, data=r.discord.messages[prompt_id])
         approve = prompt.json["components"][0]["components"][0]["custom_id"]
         r.discord.press(r.owner, message, approve)
         await answering
 
         assert r.content(prompt_id).endswith("✅ done")
+        assert r.discord.messages[prompt_id]["components"] == []  # the buttons went with the answer
         assert r.embeds_suppressed()
-        assert [a for a in r.answers() if "🔐" not in a] == ["Sent."]
+        assert r.answers(besides=prompt_id) == ["Sent."]
         tool_results = [m for m in llm_server.requests[1]["messages"] if m["role"] == "tool"]
         assert "sent to ada@example.com" in tool_results[0]["content"]
 
@@ -175,14 +177,14 @@ async def test_confirmation_timeout_is_a_no_and_the_model_is_told(llm_server: Fa
         dm = r.discord.dm(r.owner)
         answering = asyncio.create_task(r.bot.handle(r.discord.post(dm, r.owner, "say hi to Ada")))
         await r.discord.requests_where(lambda q: q.json is not None and bool(q.json.get("components")))
+        prompt_id = r.prompt_id()
         await r.clock.sleeping()
         r.clock.advance(120)
         await answering
-        prompt = next(m for m in r.discord.messages.values() if "🔐" in str(m["content"]))
-        assert str(prompt["content"]).endswith("⏱️ no answer in 120 s: denied")
+        assert r.content(prompt_id).endswith("⏱️ no answer in 120 s: denied")
         tool_results = [m for m in llm_server.requests[1]["messages"] if m["role"] == "tool"]
         assert "did not approve" in str(tool_results[0]["content"])
-        assert [a for a in r.answers() if "🔐" not in a] == ["Not sent."]
+        assert r.answers(besides=prompt_id) == ["Not sent."]
 
 
 async def test_a_tool_error_is_a_warning_and_the_answer_goes_on(llm_server: FakeOpenAI) -> None:
@@ -322,6 +324,7 @@ async def test_shutdown_marks_an_unfinished_answer_and_its_prompt(llm_server: Fa
         dm = r.discord.dm(r.owner)
         answering = asyncio.create_task(r.bot.handle(r.discord.post(dm, r.owner, "say hi to Ada")))
         await r.discord.requests_where(lambda q: q.json is not None and bool(q.json.get("components")))
+        await r.clock.sleeping()  # the bot waits for the answer
         await r.bot.shutdown()
         assert answering.cancelled()
         answer, prompt = r.answers()

@@ -7,7 +7,7 @@ import pytest
 from discord_rig import Rig, rig
 from fakes import openai_server as oa
 from fakes import swapd_control_api as control_api
-from fakes.discord_gateway import Request
+from fakes.discord_rest import Request
 from fakes.openai_server import FakeOpenAI, serving
 from fakes.swapd_control_api import FakeControl
 from localhost import free_port

@@ -1,4 +1,4 @@
-"""Fixtures for the Discord front end: discord.py's real models over the in-memory fake Discord."""
+"""Fixtures for the Discord front end: discord.py's real models and HTTP client over the fake Discord."""
 
 from collections.abc import AsyncIterator
 
@@ -14,10 +14,14 @@ def anyio_backend() -> str:
 
 @pytest.fixture
 async def fake_discord() -> AsyncIterator[FakeDiscord]:
-    client = discord.Client(intents=discord.Intents.none())
-    fake = FakeDiscord(client)
-    await fake.start()
-    yield fake
+    """A client logged in to the fake Discord; it raises RateLimited for waits over 30 s."""
+    async with FakeDiscord() as fake:
+        client = discord.Client(intents=discord.Intents.none(), max_ratelimit_timeout=30)
+        await fake.log_in(client)
+        try:
+            yield fake
+        finally:
+            await client.close()
 
 
 @pytest.fixture

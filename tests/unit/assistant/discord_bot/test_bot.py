@@ -1,5 +1,5 @@
 """The bot process: who counts as addressing it, the token and login errors, logs without secrets, and
-a clean stop on SIGTERM. Discord's REST API is answered at discord.py's HTTPClient.request seam."""
+a clean stop on SIGTERM. discord.py logs in over HTTP to the fake Discord's REST API."""
 
 import asyncio
 import logging
@@ -8,10 +8,9 @@ import signal
 from pathlib import Path
 from typing import Any
 
-import discord
 import pytest
-from discord.http import HTTPClient, Route
-from fakes.discord_gateway import FakeDiscord, error_response
+from fakes.discord_gateway import FakeDiscord
+from fakes.discord_rest import DiscordRest
 
 from assistant.config import AssistantConfig
 from assistant.discord_bot.access import Place
@@ -22,12 +21,6 @@ from assistant.errors import CredentialFileTooOpen, CredentialMissing, DiscordLo
 pytestmark = pytest.mark.anyio
 
 TOKEN = "MTAx.sentinel-token.do-not-log"
-BOT_USER = {"id": "101", "username": "variet", "discriminator": "0", "avatar": None, "bot": True}
-APPLICATION = {
-    "id": "202", "name": "variet", "description": "", "icon": None, "bot_public": False,
-    "bot_require_code_grant": False, "owner": {**BOT_USER, "id": "1", "bot": False}, "verify_key": "k",
-    "flags": 0,
-}  # fmt: skip
 
 
 def token_file(tmp_path: Path, mode: int = 0o600) -> Path:
@@ -44,26 +37,6 @@ def settings(tmp_path: Path, **fields: Any) -> DiscordSettings:
 @pytest.fixture(autouse=True)
 def no_systemd_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
-
-
-def discord_api(monkeypatch: pytest.MonkeyPatch, *, token_ok: bool) -> list[str]:
-    """Answer login's REST calls as Discord does; the routes asked for, in order."""
-    asked: list[str] = []
-
-    async def request(self: HTTPClient, route: Route, **kwargs: Any) -> Any:
-        asked.append(f"{route.method} {route.path}")
-        if route.path == "/users/@me":
-            if not token_ok:
-                raise discord.HTTPException(error_response(401), {"message": "401: Unauthorized", "code": 0})  # type: ignore[arg-type]
-            return BOT_USER
-        if route.path == "/oauth2/applications/@me":
-            return APPLICATION
-        if route.path.startswith("/applications/"):
-            return []  # slash commands synced
-        raise AssertionError(f"unexpected {route.method} {route.path}")
-
-    monkeypatch.setattr(HTTPClient, "request", request)
-    return asked
 
 
 async def test_missing_token_is_a_clear_error(tmp_path: Path) -> None:
@@ -83,20 +56,20 @@ async def test_no_owner_is_refused_before_anything_starts(tmp_path: Path) -> Non
 
 
 async def test_a_rejected_token_is_a_clear_error_that_never_shows_the_token(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    discord_api(monkeypatch, token_ok=False)
-    with (
-        caplog.at_level(logging.DEBUG),
-        pytest.raises(DiscordLoginFailed, match="rejected the bot token") as caught,
-    ):
-        await run(AssistantConfig(), settings(tmp_path))
+    async with DiscordRest(token="MTAx.the-token-discord-knows") as discord_api:
+        with (
+            caplog.at_level(logging.DEBUG),
+            pytest.raises(DiscordLoginFailed, match="rejected the bot token") as caught,
+        ):
+            await run(AssistantConfig(), settings(tmp_path))
+    assert [(r.path, r.status) for r in discord_api.requests] == [("/users/@me", 401)]
     assert TOKEN not in str(caught.value)
     assert TOKEN not in caplog.text
 
 
 async def test_sigterm_stops_the_bot_cleanly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    asked = discord_api(monkeypatch, token_ok=True)
     connected, closed = asyncio.Event(), asyncio.Event()
     close = Bot.close
 
@@ -115,12 +88,13 @@ async def test_sigterm_stops_the_bot_cleanly(tmp_path: Path, monkeypatch: pytest
         await connected.wait()
         os.kill(os.getpid(), signal.SIGTERM)
 
-    async with asyncio.TaskGroup() as tasks:
+    async with DiscordRest(token=TOKEN) as discord_api, asyncio.TaskGroup() as tasks:
         tasks.create_task(terminate())
         await run(AssistantConfig(), settings(tmp_path))
+    asked = [f"{r.method} {r.path} {r.status}" for r in discord_api.requests]
     assert closed.is_set()
-    assert asked[:2] == ["GET /users/@me", "GET /oauth2/applications/@me"]
-    assert "PUT /applications/{application_id}/commands" in asked
+    assert asked[:2] == ["GET /users/@me 200", "GET /oauth2/applications/@me 200"]
+    assert "PUT /applications/{application_id}/commands 200" in asked
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
 
 

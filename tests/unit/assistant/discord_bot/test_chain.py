@@ -3,7 +3,8 @@
 import asyncio
 
 import pytest
-from fakes.discord_gateway import FakeDiscord, Request
+from fakes.discord_gateway import FakeDiscord
+from fakes.discord_rest import Request
 
 from assistant.discord_bot.chain import Chains, Conversation, NodeCache
 from assistant.llm import Message, ToolCall
@@ -141,7 +142,9 @@ async def test_text_attachments_are_read_within_the_cap_others_are_skipped(fake_
         "skipped big.txt: 2000 bytes is over the 1000-byte limit",
         "skipped photo.png: only text attachments are read",
     ]
-    assert not [r for r in fake_discord.requests if r.path.endswith(("photo.png", "big.txt"))]
+    downloads = [r for r in fake_discord.requests if r.path == "/attachments/{attachment_id}/{filename}"]
+    downloaded = [r.url.rsplit("/", 1)[1] for r in downloads]
+    assert downloaded == ["notes.md"]
 
 
 async def test_a_reply_still_being_written_is_read_only_when_finished(fake_discord: FakeDiscord) -> None:

@@ -4,7 +4,8 @@ import asyncio
 
 import discord
 import pytest
-from fakes.discord_gateway import FakeClock, FakeDiscord, Request
+from fakes.discord_gateway import FakeClock, FakeDiscord
+from fakes.discord_rest import Request
 
 from assistant.discord_bot.confirm import ButtonConfirm, describe
 from assistant.policy import ConfirmationRequest

@@ -1,10 +1,15 @@
-"""Streaming by editing: one edit per interval per message, newest text only, backing off on 429s."""
+"""Streaming by editing: one edit per interval per message, newest text only, backing off on 429s.
+
+Discord's 429s reach discord.py's own HTTP client: it retries the ones it can wait out, and raises the
+rest (RateLimited past the client's max_ratelimit_timeout, HTTPException for Cloudflare's blocks).
+"""
 
 import asyncio
 
 import discord
 import pytest
-from fakes.discord_gateway import FakeClock, FakeDiscord, Request, error_response
+from fakes.discord_gateway import FakeClock, FakeDiscord
+from fakes.discord_rest import Answer, Request, blocked_by_cloudflare, rate_limited, unknown_message
 
 from assistant.discord_bot.stream import LiveMessage, Reply
 
@@ -52,29 +57,59 @@ async def test_edits_are_spaced_and_coalesced(fake_discord: FakeDiscord, clock: 
     ]
 
 
-@pytest.mark.parametrize(
-    "error",
-    [
-        discord.RateLimited(7.5),
-        discord.HTTPException(error_response(429, retry_after=7.5), {"message": "rate limited", "code": 0}),  # type: ignore[arg-type]
-    ],
-    ids=["RateLimited", "HTTP 429"],
-)
-async def test_a_429_defers_the_next_edit_by_retry_after(
-    fake_discord: FakeDiscord, clock: FakeClock, error: Exception
+@pytest.mark.parametrize("scope", ["user", "shared", "global"])
+async def test_a_429_discord_py_can_wait_out_is_retried_by_discord_py_itself(
+    fake_discord: FakeDiscord, clock: FakeClock, scope: str
 ) -> None:
     _, message = await posted(fake_discord)
     live = LiveMessage(message, clock, interval_s=1.0)
-    fake_discord.fail_next(edits, error)
+    fake_discord.fail_next(edits, rate_limited(0.05, scope=scope))
+    async with asyncio.TaskGroup() as tasks:
+        tasks.create_task(live.run())
+        live.show("first")
+        await clock.sleeping()
+        clock.advance(1.0)
+        limited, retried = await fake_discord.requests_where(edits, count=2)
+        live.close()
+    assert (limited.status, retried.status) == (429, 200)
+    assert limited.json == retried.json
+    assert fake_discord.messages[message.id]["content"] == "first"
+
+
+async def test_a_route_discord_py_was_told_is_exhausted_is_waited_for_not_hit() -> None:
+    async with FakeDiscord(limit=1, window_s=0.05) as fake:
+        client = discord.Client(intents=discord.Intents.none())
+        await fake.log_in(client)
+        try:
+            _, message = await posted(fake)
+            await message.edit(content="one")
+            await message.edit(content="two")
+        finally:
+            await client.close()
+    assert [r.status for r in fake.requests] == [200, 200, 200]
+    assert fake.messages[message.id]["content"] == "two"
+
+
+@pytest.mark.parametrize(
+    ("answer", "retry_at"),
+    [(rate_limited(37.5), 1038.5), (blocked_by_cloudflare(8), 1009.0)],
+    ids=["RateLimited over max_ratelimit_timeout", "Cloudflare 429"],
+)
+async def test_a_429_discord_py_gives_up_on_defers_the_next_edit(
+    fake_discord: FakeDiscord, clock: FakeClock, answer: Answer, retry_at: float
+) -> None:
+    _, message = await posted(fake_discord)
+    live = LiveMessage(message, clock, interval_s=1.0)
+    fake_discord.fail_next(edits, answer)
     async with asyncio.TaskGroup() as tasks:
         tasks.create_task(live.run())
         live.show("first")
         await clock.sleeping()
         clock.advance(1.0)
         await fake_discord.requests_where(edits)
-        assert await clock.sleeping() == [1008.5]
+        assert await clock.sleeping() == [retry_at]
         live.show("second")
-        clock.advance(7.0)
+        clock.advance(retry_at - 1001.5)
         assert len(await fake_discord.requests_where(edits)) == 1
         live.close()
         clock.advance(0.5)
@@ -86,9 +121,7 @@ async def test_an_edit_that_fails_otherwise_does_not_stop_the_stream(
 ) -> None:
     _, message = await posted(fake_discord)
     live = LiveMessage(message, clock, interval_s=1.0)
-    fake_discord.fail_next(
-        edits, discord.NotFound(error_response(404), {"message": "Unknown Message", "code": 10008})
-    )  # type: ignore[arg-type]
+    fake_discord.fail_next(edits, unknown_message())
     live.show("lost")
     live.close()
     clock.advance(1.0)
