@@ -184,7 +184,8 @@ class Companions:
     async def holds(self) -> tuple[Hold, ...]:
         """What a tier load must leave free: first let companions that are starting finish (so the
         probe sees what they really took), then hold back the VRAM of those still not loaded."""
-        await self._settled.wait()
+        while not self._settled.is_set():  # one may start again between the wake-up and this task running
+            await self._settled.wait()
         return tuple(
             Hold(s.spec.name, s.spec.vram_mib)
             for s in self.servers.values()
