@@ -2,7 +2,8 @@
 // One agent turn against a fake swapd: the model reads main.py, proposes an edit, the test clicks Accept in the
 // editor's notification, and the file on disk changes. The workspace's own settings say
 // `"variet.approval.command": "auto"`, and the command the model then runs must still ask in a modal (issue 13).
-// Then the checkpoint taken before the edit is compared with now and restored: the file is back (issue 15).
+// The edit's diff must open while its call is still being written, and ask only once it is complete; then the
+// checkpoint taken before the edit is compared with now and restored: the file is back (issue 15).
 // Screenshots of each step go to $E2E_OUT (default e2e/out). Run with `make e2e` (not part of `make test`).
 import { spawn, execFileSync } from "node:child_process";
 import * as fs from "node:fs/promises";
@@ -20,6 +21,8 @@ const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 const DEADLINE_MS = 120_000;
 const out = process.env.E2E_OUT ?? path.join(here, "out");
 await fs.mkdir(out, { recursive: true });
+// Screenshots of an earlier run would mix with this run's numbering.
+for (const name of await fs.readdir(out)) if (/^\d\d-.*\.png$/.test(name)) await fs.rm(path.join(out, name));
 let shots = 0;
 /** A screenshot named for the step, numbered in order. */
 async function shot(page, name) {
@@ -35,6 +38,24 @@ const call = (id, name, args) => [
   { delta: { tool_calls: [{ index: 0, id, type: "function", function: { name, arguments: JSON.stringify(args) } }] }, finish_reason: null },
   { delta: {}, finish_reason: "tool_calls" },
 ];
+
+/**
+ * A call whose arguments stop after the path until `gate` resolves, as a model still writing it: the diff must
+ * open in between, and the question must not.
+ */
+const gatedCall = (id, name, args, gate) => async (res) => {
+  const text = JSON.stringify(args);
+  const cut = text.indexOf('"search"');
+  const send = (chunk) => res.write(`data: ${JSON.stringify({ choices: [{ index: 0, ...chunk }] })}\n\n`);
+  res.writeHead(200, { "Content-Type": "text/event-stream", "X-Swapd-Tier": "balanced" });
+  send({ delta: { tool_calls: [{ index: 0, id, type: "function", function: { name, arguments: text.slice(0, cut) } }] }, finish_reason: null });
+  await gate;
+  send({ delta: { tool_calls: [{ index: 0, function: { arguments: text.slice(cut) } }] }, finish_reason: null });
+  send({ delta: {}, finish_reason: "tool_calls" });
+  res.end("data: [DONE]\n\n");
+};
+let releaseEdit;
+const editGate = new Promise((resolve) => (releaseEdit = resolve));
 
 const ADMIN_TOKEN = "e2e-admin-token";
 const swaps = [];
@@ -67,7 +88,7 @@ function control(req, res, body) {
 function fakeSwapd() {
   const answers = [
     call("c1", "read_file", { path: "main.py" }),
-    call("c2", "edit_file", { path: "main.py", search: "helo", replace: "hello" }),
+    gatedCall("c2", "edit_file", { path: "main.py", search: "helo", replace: "hello" }, editGate),
     call("c3", "run_command", { command: "echo ran > ran.txt" }),
     [{ delta: { content: "Fixed the **typo**." }, finish_reason: "stop" }],
   ];
@@ -79,7 +100,10 @@ function fakeSwapd() {
       if (url.startsWith("/swapd/")) return control(req, res, body);
       if (url.startsWith("/props")) return res.end(JSON.stringify({ default_generation_settings: { n_ctx: 32768 } }));
       if (url.startsWith("/tokenize")) return res.end(JSON.stringify({ tokens: Array.from({ length: Math.ceil(body.length / 4) }, () => 1) }));
-      if (url.startsWith("/v1/chat/completions")) return sse(res, answers.shift() ?? [{ delta: { content: "done" }, finish_reason: "stop" }]);
+      if (url.startsWith("/v1/chat/completions")) {
+        const answer = answers.shift() ?? [{ delta: { content: "done" }, finish_reason: "stop" }];
+        return typeof answer === "function" ? void answer(res) : sse(res, answer);
+      }
       res.writeHead(404).end();
     });
   });
@@ -149,6 +173,11 @@ try {
   const chat = page.frameLocator("iframe.webview").frameLocator("iframe");
   await chat.locator("#input").fill("fix the typo in main.py");
   await chat.locator("#input").press("Enter");
+  // The model has written only the path so far: the diff is open, no question yet.
+  await page.locator(".tab", { hasText: "main.py (proposed edit)" }).waitFor();
+  await shot(page, "edit-streaming");
+  if (await page.locator('.notifications-toasts .monaco-button:has-text("Accept")').count()) throw new Error("e2e: the edit was asked about before its call was complete");
+  releaseEdit();
   await page.locator('.notifications-toasts .monaco-button:has-text("Accept")').waitFor();
   await shot(page, "edit-diff");
   await page.locator('.notifications-toasts .monaco-button:has-text("Accept")').click();
@@ -164,7 +193,7 @@ try {
   const text = await fs.readFile(path.join(workspace, "main.py"), "utf8");
   if (text !== "print('hello')\n") throw new Error(`e2e: main.py is ${JSON.stringify(text)} after accepting the edit`);
   if ((await fs.readFile(path.join(workspace, "ran.txt"), "utf8")) !== "ran\n") throw new Error("e2e: the approved command did not run");
-  console.log("e2e: agent turn ok (edit approved in the diff, file changed, tool cards shown)");
+  console.log("e2e: agent turn ok (diff open while the edit streamed, approved once complete, file changed, tool cards shown)");
   console.log("e2e: workspace 'variet.approval.command: auto' ignored (warning shown, command asked in a modal)");
 
   // Checkpoints: the diff of the checkpoint before the edit against now, then restore its files.

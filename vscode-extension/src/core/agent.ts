@@ -9,6 +9,7 @@ import type { Checkpoint, Checkpoints } from "./checkpoints.js";
 import { Aborted, ContextOverflow, ServerError, ToolFailed, VarietError, throwIfAborted } from "./errors.js";
 import type { ApprovalAnswer, ApprovalRequest, Host } from "./host.js";
 import { MESSAGE_OVERHEAD_TOKENS, answerReserve, chooseCut } from "./context.js";
+import { EditPreviews } from "./editPreview.js";
 import type { ChatMessage, ChatResult, Llm, ToolCall } from "./llm.js";
 import { type ApprovalPolicy, needsApproval, rejectionResult } from "./policy.js";
 import { parseArguments } from "./tools/arguments.js";
@@ -130,6 +131,8 @@ export class Agent {
   private cut = 0;
   /** Per tier: what the chat template adds beyond our per-message counts, learnt from the answers' `usage`. */
   private readonly templateTokens = new Map<string, number>();
+  /** Edits shown while they stream, for the step in progress (only with a host that can show them). */
+  private previews: EditPreviews | undefined;
 
   constructor(private readonly deps: AgentDeps) {
     this.workspace = new Workspace(deps.host.workspaceRoot);
@@ -204,6 +207,8 @@ export class Agent {
         emit({ type: "error", message: error instanceof VarietError ? error.message : `internal error: ${String(error)}` });
       }
     } finally {
+      this.previews?.closeAll();
+      this.previews = undefined;
       this.closeOpenCalls(signal.aborted ? "cancelled: the user stopped the agent" : "not run: the turn ended");
     }
     emit({ type: "done", reason });
@@ -219,6 +224,9 @@ export class Agent {
     const seen = new Map<string, number>();
     let generation = 0;
     for (let step = 0; step < settings.maxSteps; step++) {
+      this.previews?.closeAll();
+      const host = this.deps.host;
+      this.previews = host.preview ? new EditPreviews(this.workspace, (id, change) => host.preview?.(id, change)) : undefined;
       const afterPlan = this.history.at(-1)?.role === "assistant";
       const result = await this.ask(settings.tier, true, protectFrom, settings.maxAnswerTokens, signal, emit, afterPlan ? ACT_INSTRUCTION : undefined);
       let calls = result.toolCalls;
@@ -263,6 +271,7 @@ export class Agent {
           continue;
         }
         const outcome = await this.execute(call, settings, signal, emit);
+        this.previews?.close(call.id);
         // A stop during the call (e.g. while a question was open) wins over whatever the tool returned.
         throwIfAborted(signal);
         if (outcome.status === "ok" && outcome.changedWorkspace) generation++;
@@ -305,7 +314,7 @@ export class Agent {
         return { approved: true };
       }
       emit({ type: "awaiting_approval", id: call.id, what: approvalSubject(request) });
-      const answer = await this.deps.host.approve(warning === undefined ? request : { ...request, warning }, signal);
+      const answer = await this.deps.host.approve({ ...request, callId: call.id, ...(warning === undefined ? {} : { warning }) }, signal);
       step.approved = answer.approved;
       return answer;
     };
@@ -377,6 +386,7 @@ export class Agent {
     const tail: ChatMessage[] = extraInstruction ? [{ role: "user", content: extraInstruction }] : [];
     const { kept, estimate } = await this.fit(tier, tools ? JSON.stringify(tools) : "", tail, protectFrom, signal, emit);
     emit({ type: "assistant_start", tier });
+    const announced = new Set<number>();
     const result = await this.deps.llm.chat(
       { tier, messages: [{ role: "system", content: this.system }, ...kept, ...tail], ...(tools ? { tools } : {}), ...(maxTokens ? { maxTokens } : {}) },
       signal,
@@ -384,6 +394,13 @@ export class Agent {
         if (progress.type === "content") emit({ type: "text", delta: progress.delta });
         else if (progress.type === "reasoning") emit({ type: "reasoning", delta: progress.delta });
         else if (progress.type === "status") emit({ type: "status", text: progress.text });
+        else if (progress.type === "tool_call_delta") {
+          if (progress.name && !announced.has(progress.index)) {
+            announced.add(progress.index);
+            emit({ type: "status", text: `${tier} is writing a call to ${progress.name}…` });
+          }
+          if (withTools) this.previews?.update(progress);
+        }
       },
     );
     emit({ type: "assistant_end", servedBy: result.servedBy });

@@ -20,6 +20,8 @@ export type ApprovalRequest = (
 ) & {
   /** Set when the step would run without a checkpoint (the store failed): the question is asked whatever the policy. */
   readonly warning?: string;
+  /** The tool call asking, so an edit's question can reuse the preview shown while the call streamed. */
+  readonly callId?: string;
 };
 
 export interface ApprovalAnswer {
@@ -42,6 +44,11 @@ export interface Host {
   readonly workspaceRoot: string;
   /** Ask the user; no answer (dismissed, aborted) means no. */
   approve(request: ApprovalRequest, signal: AbortSignal): Promise<ApprovalAnswer>;
+  /**
+   * Show an edit while the model is still writing call `callId`, updated on every call; `undefined` closes it.
+   * Optional: a host without a live view leaves it out.
+   */
+  preview?(callId: string, change: ProposedChange | undefined): void;
   /** Problems the editor knows about, for the given workspace-relative paths or for the whole workspace. */
   diagnostics(paths: readonly string[] | undefined, signal: AbortSignal): Promise<Diagnostic[]>;
 }

@@ -46,7 +46,8 @@ export interface ChatResult {
 export type LlmProgress =
   | { readonly type: "content"; readonly delta: string }
   | { readonly type: "reasoning"; readonly delta: string }
-  | { readonly type: "tool_call_delta"; readonly index: number; readonly name: string }
+  /** A native tool call as streamed so far: its id (fixed from the first delta), name and arguments text. */
+  | { readonly type: "tool_call_delta"; readonly index: number; readonly id: string; readonly name: string; readonly arguments: string }
   | { readonly type: "status"; readonly text: string };
 
 export interface LlmOptions {
@@ -193,14 +194,14 @@ export class Llm {
             const index = typeof part.index === "number" ? part.index : calls.size;
             let call = calls.get(index);
             if (!call) {
-              call = { id: "", name: "", arguments: "" };
+              // The id is fixed here, so a preview opened mid-stream and the finished call agree on it.
+              call = { id: typeof part.id === "string" && part.id ? part.id : `call_${randomUUID().slice(0, 8)}_${index}`, name: "", arguments: "" };
               calls.set(index, call);
             }
-            if (typeof part.id === "string" && part.id) call.id = part.id;
             const fn = record(part.function);
             if (fn && typeof fn.name === "string" && fn.name) call.name += fn.name;
             if (fn && typeof fn.arguments === "string") call.arguments += fn.arguments;
-            onProgress({ type: "tool_call_delta", index, name: call.name });
+            onProgress({ type: "tool_call_delta", index, id: call.id, name: call.name, arguments: call.arguments });
           }
         }
       }
@@ -210,8 +211,8 @@ export class Llm {
     }
     const toolCalls: ToolCall[] = [...calls.entries()]
       .sort(([a], [b]) => a - b)
-      .map(([index, call]) => ({
-        id: call.id || `call_${randomUUID().slice(0, 8)}_${index}`,
+      .map(([, call]) => ({
+        id: call.id,
         type: "function" as const,
         function: { name: call.name, arguments: call.arguments },
       }));

@@ -7,16 +7,26 @@ import type { ApprovalAnswer, ApprovalRequest, Diagnostic, Host, ProposedChange 
 
 export const PROPOSAL_SCHEME = "variet-proposal";
 
+/** Both sides of one proposed change, as documents; `update` changes their text while the diff is open. */
+export interface Proposal {
+  readonly before: vscode.Uri;
+  readonly after: vscode.Uri;
+  update(change: ProposedChange): void;
+  dispose(): void;
+}
+
 /** Read-only in-memory documents holding both sides of a proposed change, for the diff editor. */
 export class ProposalDocuments implements vscode.TextDocumentContentProvider {
   private readonly texts = new Map<string, string>();
+  private readonly changed = new vscode.EventEmitter<vscode.Uri>();
+  readonly onDidChange = this.changed.event;
   private counter = 0;
 
   provideTextDocumentContent(uri: vscode.Uri): string {
     return this.texts.get(uri.toString()) ?? "";
   }
 
-  add(change: ProposedChange): { before: vscode.Uri; after: vscode.Uri; dispose: () => void } {
+  add(change: ProposedChange): Proposal {
     const id = ++this.counter;
     const before = vscode.Uri.from({ scheme: PROPOSAL_SCHEME, path: `/${change.path}`, query: `${id}-before` });
     const after = vscode.Uri.from({ scheme: PROPOSAL_SCHEME, path: `/${change.path}`, query: `${id}-after` });
@@ -25,12 +35,36 @@ export class ProposalDocuments implements vscode.TextDocumentContentProvider {
     return {
       before,
       after,
+      update: (next) => {
+        for (const [uri, text] of [
+          [before, next.before],
+          [after, next.after],
+        ] as const) {
+          if (this.texts.get(uri.toString()) === text) continue;
+          this.texts.set(uri.toString(), text);
+          this.changed.fire(uri);
+        }
+      },
       dispose: () => {
         this.texts.delete(before.toString());
         this.texts.delete(after.toString());
       },
     };
   }
+}
+
+/** How often a streaming preview's text is refreshed in the editor at most. */
+const PREVIEW_REFRESH_MS = 100;
+
+interface OpenPreview {
+  readonly proposal: Proposal;
+  readonly path: string;
+  pending: ProposedChange | undefined;
+  timer: ReturnType<typeof setTimeout> | undefined;
+}
+
+function diffTitle(change: ProposedChange): string {
+  return `${change.path} (${change.isNew ? "new file" : "proposed edit"}) — Variet`;
 }
 
 const ACCEPT = "Accept";
@@ -59,15 +93,42 @@ function unlessAborted<T>(promise: Thenable<T>, signal: AbortSignal): Promise<T 
 const SEVERITY: Record<number, Diagnostic["severity"]> = { 0: "error", 1: "warning", 2: "info", 3: "hint" };
 
 export class VsCodeHost implements Host {
+  /** Diffs opened while calls stream, by call id, until the call's question takes them over or they close. */
+  private readonly previews = new Map<string, OpenPreview>();
+
   constructor(
     readonly workspaceRoot: string,
     private readonly proposals: ProposalDocuments,
   ) {}
 
+  preview(callId: string, change: ProposedChange | undefined): void {
+    const open = this.previews.get(callId);
+    if (open && (!change || open.path !== change.path)) {
+      this.previews.delete(callId);
+      clearTimeout(open.timer);
+      void this.closeDiff(open.proposal.after).finally(() => open.proposal.dispose());
+    }
+    if (!change) return;
+    const current = this.previews.get(callId);
+    if (!current) {
+      const proposal = this.proposals.add(change);
+      this.previews.set(callId, { proposal, path: change.path, pending: undefined, timer: undefined });
+      // preserveFocus: the user may be typing in the chat while the model writes.
+      void vscode.commands.executeCommand("vscode.diff", proposal.before, proposal.after, diffTitle(change), { preview: true, preserveFocus: true });
+      return;
+    }
+    current.pending = change;
+    current.timer ??= setTimeout(() => {
+      current.timer = undefined;
+      if (current.pending) current.proposal.update(current.pending);
+      current.pending = undefined;
+    }, PREVIEW_REFRESH_MS);
+  }
+
   async approve(request: ApprovalRequest, signal: AbortSignal): Promise<ApprovalAnswer> {
     switch (request.kind) {
       case "edit":
-        return this.approveChange(request.change, request.warning, signal);
+        return this.approveChange(request.change, request.warning, request.callId, signal);
       case "command": {
         const answer = await unlessAborted(
           vscode.window.showWarningMessage(
@@ -88,11 +149,20 @@ export class VsCodeHost implements Host {
     }
   }
 
-  private async approveChange(change: ProposedChange, warning: string | undefined, signal: AbortSignal): Promise<ApprovalAnswer> {
-    const docs = this.proposals.add(change);
+  private async approveChange(change: ProposedChange, warning: string | undefined, callId: string | undefined, signal: AbortSignal): Promise<ApprovalAnswer> {
+    // The diff opened while the call streamed shows the finished change; otherwise open one now.
+    const streamed = callId === undefined ? undefined : this.previews.get(callId);
+    const reuse = streamed?.path === change.path ? streamed : undefined;
+    if (callId !== undefined && reuse) {
+      this.previews.delete(callId);
+      clearTimeout(reuse.timer);
+    } else if (callId !== undefined) {
+      this.preview(callId, undefined);
+    }
+    const docs = reuse?.proposal ?? this.proposals.add(change);
     try {
-      const title = `${change.path} (${change.isNew ? "new file" : "proposed edit"}) — Variet`;
-      await vscode.commands.executeCommand("vscode.diff", docs.before, docs.after, title, { preview: true });
+      if (reuse) docs.update(change);
+      else await vscode.commands.executeCommand("vscode.diff", docs.before, docs.after, diffTitle(change), { preview: true });
       const question = change.isNew ? `Create ${change.path}?` : `Apply this edit to ${change.path}?`;
       const ask = warning ? vscode.window.showWarningMessage(`${warning} ${question}`, ACCEPT, REJECT, REJECT_WITH_REASON) : vscode.window.showInformationMessage(question, ACCEPT, REJECT, REJECT_WITH_REASON);
       const answer = await unlessAborted(ask, signal);

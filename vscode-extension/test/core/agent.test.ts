@@ -171,7 +171,7 @@ describe("approval policy", () => {
     server.on("/v1/chat/completions", toolCallAnswer([{ name: "read_file", args: { path: "main.py" } }]));
     server.on("/v1/chat/completions", textAnswer("ok"));
     await run(agent(), "read", { ...settings, policy: { ...DEFAULT_POLICY, read: "ask" } });
-    expect(host.approvals).toEqual([{ kind: "read", tool: "read_file", summary: 'read_file {"path":"main.py"}' }]);
+    expect(host.approvals).toEqual([{ kind: "read", tool: "read_file", summary: 'read_file {"path":"main.py"}', callId: expect.any(String) }]);
     expect(toolResults()[0]).toMatchObject({ status: "rejected", content: expect.stringContaining("rejected this read_file call") });
   });
 
@@ -436,5 +436,53 @@ describe("checkpoints in the loop", () => {
     expect(a.messages.map((m) => m.role)).toEqual(["user", "assistant", "tool", "tool"]);
     expect(a.messages.at(-2)).toMatchObject({ tool_call_id: calls[0]?.id, content: expect.stringContaining("print('helo')") });
     expect(a.messages.at(-1)).toEqual({ role: "tool", tool_call_id: calls[1]?.id, content: "not run: the user restored the task to before this call" });
+  });
+});
+
+describe("issue 15: edits stream into the diff", () => {
+  const streamedEdit = (args: string, cut: number, released: Promise<void>, seen: { approvalsWhenShown: number }) => async (_req: unknown, res: import("node:http").ServerResponse) => {
+    res.writeHead(200, { "Content-Type": "text/event-stream", "X-Swapd-Tier": "balanced" });
+    const send = (value: unknown): boolean => res.write(`data: ${JSON.stringify(value)}\n\n`);
+    send(chunk({ tool_calls: [{ index: 0, id: "c-edit", type: "function", function: { name: "edit_file", arguments: args.slice(0, cut) } }] }));
+    // The rest of the call is written only once the diff is open: it opened while the call was incomplete.
+    await released;
+    seen.approvalsWhenShown = host.approvals.length;
+    send(chunk({ tool_calls: [{ index: 0, function: { arguments: args.slice(cut) } }] }));
+    send(chunk({}, "tool_calls"));
+    res.end("data: [DONE]\n\n");
+  };
+
+  it("the diff opens once the path is known, before the call is complete; the question comes after, for that call", async () => {
+    let release = (): void => undefined;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    host.onPreview = (_id, change) => change && release();
+    const seen = { approvalsWhenShown: -1 };
+    const args = JSON.stringify({ path: "main.py", search: "helo", replace: "hello" });
+    server
+      .on("/v1/chat/completions", toolCallAnswer([{ name: "read_file", args: { path: "main.py" } }]))
+      .on("/v1/chat/completions", streamedEdit(args, args.indexOf('"search"'), released, seen))
+      .on("/v1/chat/completions", textAnswer("done"));
+    await run(agent(), "fix");
+    expect(host.previews[0]).toEqual(["c-edit", { path: "main.py", before: "print('helo')\n", after: "print('helo')\n", isNew: false }]);
+    expect(seen.approvalsWhenShown).toBe(0);
+    expect(events).toContainEqual({ type: "status", text: "balanced is writing a call to edit_file…" });
+    expect(host.approvals).toEqual([expect.objectContaining({ kind: "edit", callId: "c-edit", change: expect.objectContaining({ after: "print('hello')\n" }) })]);
+    expect(host.previews.at(-1)).toEqual(["c-edit", undefined]);
+    expect(await fs.readFile(path.join(root, "main.py"), "utf8")).toBe("print('hello')\n");
+  });
+
+  it("a streamed edit that turns out invalid is never asked about, and its preview closes", async () => {
+    let release = (): void => undefined;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    host.onPreview = (_id, change) => change && release();
+    const args = JSON.stringify({ path: "main.py", search: "not in the file", replace: "x" });
+    server
+      .on("/v1/chat/completions", toolCallAnswer([{ name: "read_file", args: { path: "main.py" } }]))
+      .on("/v1/chat/completions", streamedEdit(args, args.indexOf('"search"'), released, { approvalsWhenShown: -1 }))
+      .on("/v1/chat/completions", textAnswer("sorry"));
+    await run(agent(), "fix");
+    expect(host.approvals).toEqual([]);
+    expect(toolResults()[1]?.content).toMatch(/search text was not found/);
+    expect(host.previews.at(-1)).toEqual(["c-edit", undefined]);
   });
 });

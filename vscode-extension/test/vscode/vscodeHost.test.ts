@@ -76,3 +76,35 @@ describe("diagnostics", () => {
     }
   });
 });
+
+describe("issue 15: the diff while an edit streams", () => {
+  const change = (after: string) => ({ path: "src/a.ts", before: "old\n", after, isNew: false });
+
+  it("opens one diff without taking focus, refreshes its text, and the question reuses it with the finished edit", async () => {
+    host.preview("c1", change("old\n"));
+    const diffs = (): unknown[][] => mock.callsTo("executeCommand").filter((args) => args[0] === "vscode.diff");
+    expect(diffs()).toHaveLength(1);
+    expect(diffs()[0]?.[4]).toEqual({ preview: true, preserveFocus: true });
+    const after = diffs()[0]?.[2] as vscode.Uri;
+    const refreshed = new Promise<vscode.Uri>((resolve) => proposals.onDidChange(resolve));
+    host.preview("c1", change("ne"));
+    expect((await refreshed).toString()).toBe(after.toString());
+    expect(proposals.provideTextDocumentContent(after)).toBe("ne");
+    let shownAtQuestion = "";
+    mock.answer("showInformationMessage", () => {
+      shownAtQuestion = proposals.provideTextDocumentContent(after);
+      return "Accept";
+    });
+    expect(await host.approve({ kind: "edit", tool: "edit_file", change: change("new\n"), callId: "c1" }, new AbortController().signal)).toEqual({ approved: true });
+    expect(diffs()).toHaveLength(1);
+    expect(shownAtQuestion).toBe("new\n");
+    expect(mock.tabs).toEqual([]);
+  });
+
+  it("closing a preview closes its diff", async () => {
+    host.preview("c2", change("x"));
+    expect(mock.tabs).toHaveLength(1);
+    host.preview("c2", undefined);
+    await expect.poll(() => mock.tabs).toEqual([]);
+  });
+});
