@@ -251,16 +251,19 @@ export class Llm {
     return tokens.length;
   }
 
-  /** Fill-in-the-middle through llama-server's `/infill` (the fast tier); returns the middle text. */
+  /**
+   * Fill-in-the-middle through llama-server's `/infill` on `model`, a companion (never a tier: asking a tier would
+   * swap); returns the middle text. A model without FIM tokens answers 501, an unknown name 404 (`ServerError.status`).
+   */
   async infill(
-    request: { tier: string; prefix: string; suffix: string; maxTokens: number },
+    request: { model: string; prefix: string; suffix: string; maxTokens: number },
     signal: AbortSignal,
   ): Promise<string> {
     const answer = record(
       await this.transport.json("/infill", {
         method: "POST",
         body: {
-          model: request.tier,
+          model: request.model,
           input_prefix: request.prefix,
           input_suffix: request.suffix,
           n_predict: request.maxTokens,
@@ -271,5 +274,18 @@ export class Llm {
       }),
     );
     return typeof answer?.content === "string" ? answer.content : "";
+  }
+
+  /** The names and aliases of swapd's companions (`/v1/models` entries marked `companion`), which serve beside any tier. */
+  async companionModels(signal: AbortSignal): Promise<Set<string>> {
+    const answer = record(await this.transport.json("/v1/models", { method: "GET", signal }));
+    const names = new Set<string>();
+    for (const entry of Array.isArray(answer?.data) ? answer.data : []) {
+      const model = record(entry);
+      if (model?.companion !== true || typeof model.id !== "string") continue;
+      names.add(model.id);
+      for (const alias of Array.isArray(model.aliases) ? model.aliases : []) if (typeof alias === "string") names.add(alias);
+    }
+    return names;
   }
 }

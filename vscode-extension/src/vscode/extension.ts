@@ -54,7 +54,7 @@ export function activate(context: vscode.ExtensionContext): Promise<void> {
     }),
     vscode.languages.registerInlineCompletionItemProvider(
       { pattern: "**" },
-      new InfillProvider(() => connections.llm(), () => statusBar.activeReadyTier),
+      new InfillProvider(() => connections.llm()),
     ),
   );
   statusBar.start();

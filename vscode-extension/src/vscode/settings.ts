@@ -15,6 +15,8 @@ export interface Settings {
   readonly idleTimeoutMs: number;
   readonly commandTimeoutMs: number;
   readonly inlineCompletions: boolean;
+  /** The swapd companion that answers inline completions (a FIM model beside every tier). */
+  readonly completionModel: string;
   /** Unset when the user turned checkpoints off. */
   readonly checkpoints: { readonly maxFileBytes: number } | undefined;
 }
@@ -61,6 +63,7 @@ export function readSettings(): Settings {
     idleTimeoutMs: number("idleTimeoutSeconds", 300, 5) * 1000,
     commandTimeoutMs: number("commandTimeoutSeconds", 120, 1) * 1000,
     inlineCompletions: config.get<boolean>("inlineCompletions") === true,
+    completionModel: (config.get<string>("completion.model") ?? "").trim(),
     checkpoints:
       userValue<boolean>(config, "checkpoints.enabled") === false
         ? undefined

@@ -205,7 +205,20 @@ describe("llama-server helpers", () => {
       const body = req.body as { input_prefix: string; input_suffix: string; model: string };
       json(res, 200, { content: `${body.model}:${body.input_prefix.length}:${body.input_suffix.length}` });
     });
-    expect(await llm().infill({ tier: "fast", prefix: "abc", suffix: "de", maxTokens: 8 }, new AbortController().signal)).toBe("fast:3:2");
+    expect(await llm().infill({ model: "fim", prefix: "abc", suffix: "de", maxTokens: 8 }, new AbortController().signal)).toBe("fim:3:2");
+  });
+
+  it("lists swapd's companions with their aliases from /v1/models, and no tiers", async () => {
+    server.on("/v1/models", (_req, res) =>
+      json(res, 200, {
+        data: [
+          { id: "fast", aliases: ["gemma"], state: "ready" },
+          { id: "fim", aliases: ["coder", 7], companion: true },
+          { id: "odd", companion: "yes" },
+        ],
+      }),
+    );
+    expect(await llm().companionModels(new AbortController().signal)).toEqual(new Set(["fim", "coder"]));
   });
 
   it("parses Retry-After as seconds or a date", () => {
