@@ -364,12 +364,12 @@ export class Agent {
     }
   }
 
-  /** Snapshot after a step that ran (so later outside changes are told apart), or forget the checkpoint of one that did not. */
+  /** Snapshot after a step that ran, so later outside changes are told apart; a step that did not run changed nothing. */
   private async checkpointAfter(id: string, ran: boolean, settings: AgentSettings, signal: AbortSignal): Promise<void> {
     const store = this.deps.checkpoints;
     if (!store || !settings.checkpoints) return;
     // Without the after-snapshot the step counts as changed by others when restoring: safe, only more questions.
-    await (ran ? store.after(id, settings.checkpoints.maxFileBytes, signal) : store.discard(id)).catch(() => undefined);
+    await (ran ? store.after(id, settings.checkpoints.maxFileBytes, signal) : store.didNotRun(id)).catch(() => undefined);
   }
 
   /** One model request over the (trimmed) history; streams text to `emit`. */

@@ -108,13 +108,15 @@ export class Checkpoints {
     });
   }
 
-  /** Forget the checkpoint of a step that did not run (rejected). */
-  discard(id: string): Promise<void> {
+  /**
+   * The step `id` did not run (the user said no): the agent changed nothing, so its after-snapshot is its before.
+   * Its checkpoint stays, a point that can still be restored.
+   */
+  didNotRun(id: string): Promise<void> {
     return this.serial(async () => {
-      const steps = await this.timeline();
-      const at = steps.findIndex((s) => s.id === id);
-      if (at === -1) return;
-      steps.splice(at, 1);
+      const step = (await this.timeline()).find((s) => s.id === id);
+      if (!step) return;
+      step.after = step.before;
       await this.save();
     });
   }

@@ -33,6 +33,11 @@ export const SKIPPED_LISTED = 50;
 /** Files stat'ed at once while looking for big ones. */
 const STAT_BATCH = 64;
 const REF = "refs/heads/checkpoints";
+/**
+ * Dependency and cache folders a workspace may not ignore itself: reinstalled, never edited by hand, and large.
+ * They are left out (and listed as ignored) like the workspace's own .gitignore'd paths.
+ */
+const EXCLUDED = ["node_modules/", ".venv/", "venv/", "__pycache__/", ".mypy_cache/", ".pytest_cache/", ".ruff_cache/", ".tox/"];
 /** Byte-exact snapshots: no line-ending conversion, no filters, whatever the workspace's .gitattributes say. */
 const ATTRIBUTES = "* -text -ident -filter !working-tree-encoding\n";
 
@@ -60,6 +65,7 @@ export class ShadowRepo {
     try {
       await fs.mkdir(path.join(gitDir, "info"), { recursive: true });
       await fs.writeFile(path.join(gitDir, "info", "attributes"), ATTRIBUTES);
+      await fs.writeFile(path.join(gitDir, "info", "exclude"), `${EXCLUDED.join("\n")}\n`);
     } catch (error) {
       throw new CheckpointFailed(
         `the checkpoint store ${this.storeDir} cannot be written (${describeFsError(error, this.storeDir) ?? String(error)}); free some space or fix its permissions, or set variet.checkpoints.enabled to false`,

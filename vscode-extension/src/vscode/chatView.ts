@@ -162,10 +162,13 @@ export class ChatView implements vscode.WebviewViewProvider, vscode.Disposable {
       const failed = result.failed.length > 0 ? ` Not removed (outside the workspace): ${result.failed.join(", ")}.` : "";
       this.post({ type: "notice", text: `Restored the files to before ${label}: ${result.restored.length} put back, ${result.removed.length} removed.${failed}`, info: true });
     }
-    if (what !== "files" && agent.rewind(id)) {
-      await this.deps.state.update(HISTORY_KEY, savedTail(agent.messages));
-      await this.postHistory();
+    if (what === "files") return;
+    if (!agent.rewind(id)) {
+      this.post({ type: "notice", text: "That step is no longer in this conversation, so the task was not cut.", info: true });
+      return;
     }
+    await this.deps.state.update(HISTORY_KEY, savedTail(agent.messages));
+    await this.postHistory();
   }
 
   private async diff(id: string, signal: AbortSignal): Promise<void> {

@@ -372,7 +372,7 @@ describe("checkpoints in the loop", () => {
     return new Agent({ llm: new Llm(transport), host, tools: TOOLS, workspaceName: "ws", checkpoints });
   };
 
-  it("snapshots before an edit, before the question; restoring it brings the file back; a rejected step keeps none", async () => {
+  it("snapshots before an edit and a command, before the question; restoring the edit's brings the file back", async () => {
     const store = await tempDir("variet-store-");
     const checkpoints = new Checkpoints(store, root);
     const seenAtQuestion: string[][] = [];
@@ -393,7 +393,7 @@ describe("checkpoints in the loop", () => {
       ["checkpoint", "awaiting_approval"],
       ["checkpoint", "awaiting_approval"],
     ]);
-    expect((await checkpoints.list()).map((c) => c.label)).toEqual(["edit_file main.py"]);
+    expect((await checkpoints.list()).map((c) => c.label)).toEqual(["edit_file main.py", "run_command rm main.py"]);
     expect(await fs.readFile(path.join(root, "main.py"), "utf8")).toBe("print('hello')\n");
     await checkpoints.restore(made[0]?.id ?? "", false, 1 << 20, new AbortController().signal);
     expect(await fs.readFile(path.join(root, "main.py"), "utf8")).toBe("print('helo')\n");

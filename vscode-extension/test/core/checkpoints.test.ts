@@ -79,6 +79,7 @@ describe("checkpoints", () => {
 
   it("skips and lists files over the size cap, ignored paths and nested repositories, and leaves them alone on restore", async () => {
     await write(".gitignore", "build/\n*.log\n");
+    await write("node_modules/dep/index.js", "module.exports = 1;");
     await write("build/out.js", "compiled");
     await write("debug.log", "log");
     await write("big.bin", "x".repeat(CAP + 1));
@@ -93,9 +94,10 @@ describe("checkpoints", () => {
         { path: "vendor/lib/", reason: "nested git repository" },
         { path: "build/", reason: "ignored" },
         { path: "debug.log", reason: "ignored" },
+        { path: "node_modules/", reason: "ignored" },
       ]),
     );
-    expect(checkpoint.skippedCount).toBe(4);
+    expect(checkpoint.skippedCount).toBe(5);
     await write("a.txt", "changed\n");
     await checkpoints.after("c1", CAP, signal);
     await write("big.bin", "y".repeat(CAP + 5));
@@ -119,6 +121,15 @@ describe("checkpoints", () => {
     expect(await fs.readFile(path.join(root, "src", "b.ts"), "utf8")).toBe("export const b = 1;\n");
   });
 
+  it("a step that did not run keeps its checkpoint, and what changed while it waited is someone else's", async () => {
+    const checkpoints = new Checkpoints(store, root);
+    await checkpoints.before("c1", "rejected edit", CAP, signal);
+    await write("a.txt", "the user typed this while the question was open\n");
+    await checkpoints.didNotRun("c1");
+    expect((await checkpoints.list()).map((c) => c.id)).toEqual(["c1"]);
+    expect((await checkpoints.restore("c1", false, CAP, signal)).conflicts).toEqual(["a.txt"]);
+  });
+
   it("a change made after the last step counts as someone else's too", async () => {
     const checkpoints = new Checkpoints(store, root);
     await step(checkpoints, "c1", () => write("a.txt", "agent\n"));
@@ -126,11 +137,9 @@ describe("checkpoints", () => {
     expect((await checkpoints.restore("c1", false, CAP, signal)).conflicts).toEqual(["a.txt"]);
   });
 
-  it("the checkpoint list survives a reload, and a rejected step's checkpoint is forgotten", async () => {
+  it("the checkpoint list survives a reload", async () => {
     const first = new Checkpoints(store, root);
     await step(first, "c1", () => write("a.txt", "agent\n"));
-    await first.before("c2", "rejected", CAP, signal);
-    await first.discard("c2");
     const second = new Checkpoints(store, root);
     expect((await second.list()).map((c) => [c.id, c.label])).toEqual([["c1", "c1"]]);
     await second.restore("c1", false, CAP, signal);

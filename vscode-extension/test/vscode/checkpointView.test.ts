@@ -88,6 +88,15 @@ describe("checkpoints in the chat", () => {
     expect(history?.messages.at(-1)).toMatchObject({ tool_call_id: id, content: "not run: the user restored the task to before this call" });
   });
 
+  it("restore task for a step no longer in the conversation says so and cuts nothing", async () => {
+    const id = await editTurn();
+    view.newChat();
+    view.handle({ type: "restore", id, what: "task" });
+    await view.idle();
+    expect(notices()).toEqual(["That step is no longer in this conversation, so the task was not cut."]);
+    expect(await mainPy()).toBe("print('hello')\n");
+  });
+
   it("a restore over the user's own later change asks first, and a no changes nothing", async () => {
     const id = await editTurn();
     await fs.writeFile(path.join(root, "main.py"), "print('hello, mine')\n");
