@@ -165,6 +165,21 @@ describe("checkpoints", () => {
     expect(await fs.readFile(path.join(root, "mixed.txt"), "utf8")).toBe("one\r\ntwo\nthree\r\n");
   });
 
+  it("a folder swapped for a symlink to outside is put back without writing through the link", async () => {
+    const outside = path.join(base, "outside");
+    await fs.mkdir(outside);
+    await fs.writeFile(path.join(outside, "b.ts"), "outside, must stay\n");
+    const checkpoints = new Checkpoints(store, root);
+    await step(checkpoints, "c1", async () => {
+      await fs.rm(path.join(root, "src"), { recursive: true });
+      await fs.symlink(outside, path.join(root, "src"));
+    });
+    expect(await checkpoints.restore("c1", false, CAP, signal)).toMatchObject({ conflicts: [], removed: ["src"] });
+    expect((await fs.lstat(path.join(root, "src"))).isDirectory()).toBe(true);
+    expect(await fs.readFile(path.join(root, "src", "b.ts"), "utf8")).toBe("export const b = 1;\n");
+    expect(await fs.readFile(path.join(outside, "b.ts"), "utf8")).toBe("outside, must stay\n");
+  });
+
   it("a store that cannot be written fails with one clear line", async () => {
     await fs.writeFile(path.join(base, "file"), "");
     const checkpoints = new Checkpoints(path.join(base, "file", "checkpoints"), root);
