@@ -15,6 +15,7 @@
   pydantic,
   nvidia-ml-py,
   discordpy,
+  aiohttp,
   mcp,
   jsonschema,
   google-api-python-client,
@@ -37,6 +38,8 @@ let
     nvidia-ml-py
     # Text only: no voice, so no libopus or ffmpeg in the closure.
     (discordpy.override { withVoice = false; })
+    # The bot catches aiohttp's errors itself.
+    aiohttp
     mcp
     jsonschema
     google-api-python-client
