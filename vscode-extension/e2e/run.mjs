@@ -208,7 +208,12 @@ try {
   const restored = await fs.readFile(path.join(workspace, "main.py"), "utf8");
   if (restored !== "print('helo')\n") throw new Error(`e2e: main.py is ${JSON.stringify(restored)} after restoring the checkpoint before the edit`);
   if (await fs.stat(path.join(workspace, "ran.txt")).then(() => true, () => false)) throw new Error("e2e: ran.txt, made after the checkpoint, is still there");
-  console.log("e2e: checkpoint ok (diff with now opened, restore put main.py back and removed ran.txt)");
+  await chat.locator("button.undo", { hasText: "Undo restore" }).click();
+  await waitFor("the undo of the restore", async () => (await fs.readFile(path.join(workspace, "main.py"), "utf8")) === "print('hello')\n");
+  if ((await fs.readFile(path.join(workspace, "ran.txt"), "utf8")) !== "ran\n") throw new Error("e2e: undoing the restore did not bring ran.txt back");
+  await chat.locator("text=Undid the restore to before edit_file main.py: 2 put back, 0 removed.").waitFor();
+  await shot(page, "checkpoint-restore-undone");
+  console.log("e2e: checkpoint ok (diff with now opened, restore put main.py back and removed ran.txt, undo brought both back)");
 
   // Tiers: set the admin token through its command, watch the live state, switch tier from the status bar.
   await page.keyboard.press("F1");

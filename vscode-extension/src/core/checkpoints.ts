@@ -12,17 +12,18 @@ import { CheckpointFailed } from "./errors.js";
 import { type FileChange, ShadowRepo, type SkippedPath } from "./shadowRepo.js";
 
 export interface Checkpoint {
-  /** The tool call it was taken before (or `restore-…` for a restore). */
+  /** The tool call it was taken before, or `restore-…` for the state just before a restore. */
   readonly id: string;
   /** What the step did, e.g. `edit_file main.py`. */
   readonly label: string;
   readonly at: number;
   readonly skipped: readonly SkippedPath[];
   readonly skippedCount: number;
+  /** A tool step, or the state just before a restore (restoring it undoes that restore). */
+  readonly kind: "step" | "restore";
 }
 
 interface Step extends Checkpoint {
-  readonly kind: "step" | "restore";
   readonly before: string;
   after?: string;
 }
@@ -34,6 +35,8 @@ export interface RestoreResult {
   readonly removed: readonly string[];
   /** Files that could not be removed (their folder leads outside the workspace). */
   readonly failed: readonly string[];
+  /** The checkpoint of the state just before this restore: restoring it undoes the restore. */
+  readonly undo?: string;
 }
 
 /** Steps kept in the timeline; older checkpoints can no longer be restored. */
@@ -122,11 +125,11 @@ export class Checkpoints {
   }
 
   async list(): Promise<Checkpoint[]> {
-    return this.serial(async () => (await this.timeline()).filter((s) => s.kind === "step").map(publicView));
+    return this.serial(async () => (await this.timeline()).map(publicView));
   }
 
   private async find(id: string): Promise<Step> {
-    const step = (await this.timeline()).find((s) => s.id === id && s.kind === "step");
+    const step = (await this.timeline()).find((s) => s.id === id);
     if (!step) throw new CheckpointFailed("that checkpoint is no longer kept; only the newest ones can be restored");
     return step;
   }
@@ -172,9 +175,10 @@ export class Checkpoints {
       const failed = await this.repo.remove(added);
       await this.repo.checkout(target.before, restored, signal);
       const after = await this.repo.snapshot(maxFileBytes, signal, false);
+      const undo = `restore-${randomUUID().slice(0, 8)}`;
       steps.push({
-        id: `restore-${randomUUID().slice(0, 8)}`,
-        label: `restore to before ${target.label}`,
+        id: undo,
+        label: `the restore to before ${target.label}`,
         at: Date.now(),
         kind: "restore",
         before: now.commit,
@@ -183,11 +187,11 @@ export class Checkpoints {
         skippedCount: 0,
       });
       await this.save();
-      return { conflicts: [], restored, removed: added.filter((file) => !failed.includes(file)), failed };
+      return { conflicts: [], restored, removed: added.filter((file) => !failed.includes(file)), failed, undo };
     });
   }
 }
 
 function publicView(step: Step): Checkpoint {
-  return { id: step.id, label: step.label, at: step.at, skipped: step.skipped, skippedCount: step.skippedCount };
+  return { id: step.id, label: step.label, at: step.at, skipped: step.skipped, skippedCount: step.skippedCount, kind: step.kind };
 }

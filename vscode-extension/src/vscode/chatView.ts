@@ -7,7 +7,7 @@ import * as path from "node:path";
 import * as vscode from "vscode";
 
 import { Agent, type AgentEvent, type AgentSettings } from "../core/agent.js";
-import type { Checkpoints } from "../core/checkpoints.js";
+import type { Checkpoint, Checkpoints } from "../core/checkpoints.js";
 import { unitStarts } from "../core/context.js";
 import type { Host } from "../core/host.js";
 import type { ChatMessage, Llm } from "../core/llm.js";
@@ -144,15 +144,16 @@ export class ChatView implements vscode.WebviewViewProvider, vscode.Disposable {
       });
   }
 
-  private async labelOf(id: string): Promise<string> {
-    return (await this.deps.checkpoints?.list())?.find((checkpoint) => checkpoint.id === id)?.label ?? "this step";
+  private async checkpointOf(id: string): Promise<Checkpoint | undefined> {
+    return (await this.deps.checkpoints?.list())?.find((checkpoint) => checkpoint.id === id);
   }
 
   private async restore(id: string, what: RestoreWhat, signal: AbortSignal): Promise<void> {
     const store = this.deps.checkpoints;
     const agent = this.ensureAgent();
     if (!store || !agent) return;
-    const label = await this.labelOf(id);
+    const checkpoint = await this.checkpointOf(id);
+    const label = checkpoint?.label ?? "this step";
     if (what !== "task") {
       const result = await restoreFiles(store, id, readSettings().checkpoints?.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES, signal);
       if (!result) {
@@ -160,7 +161,9 @@ export class ChatView implements vscode.WebviewViewProvider, vscode.Disposable {
         return;
       }
       const failed = result.failed.length > 0 ? ` Not removed (outside the workspace): ${result.failed.join(", ")}.` : "";
-      this.post({ type: "notice", text: `Restored the files to before ${label}: ${result.restored.length} put back, ${result.removed.length} removed.${failed}`, info: true });
+      const what = checkpoint?.kind === "restore" ? `Undid ${label}` : `Restored the files to before ${label}`;
+      const text = `${what}: ${result.restored.length} put back, ${result.removed.length} removed.${failed}`;
+      this.post(result.undo ? { type: "restored", text, undo: result.undo } : { type: "notice", text, info: true });
     }
     if (what === "files") return;
     if (!agent.rewind(id)) {
@@ -174,7 +177,7 @@ export class ChatView implements vscode.WebviewViewProvider, vscode.Disposable {
   private async diff(id: string, signal: AbortSignal): Promise<void> {
     const store = this.deps.checkpoints;
     if (!store) return;
-    await showCheckpointDiff(store, id, await this.labelOf(id), readSettings().checkpoints?.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES, signal);
+    await showCheckpointDiff(store, id, (await this.checkpointOf(id))?.label ?? "this step", readSettings().checkpoints?.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES, signal);
   }
 
   stop(): void {

@@ -243,6 +243,15 @@ window.addEventListener("message", (event: MessageEvent<ToWebview>) => {
       retryButton.disabled = message.busy;
       document.body.classList.toggle("busy", message.busy);
       return;
+    case "restored": {
+      const line = element("div", "info", `${message.text} `);
+      const undo = element("button", "undo", "Undo restore");
+      undo.addEventListener("click", () => vscode.postMessage({ type: "restore", id: message.undo, what: "files" }));
+      line.append(undo);
+      log.append(line);
+      scroll();
+      return;
+    }
     case "notice":
       if (message.info) {
         log.append(element("div", "info", message.text));

@@ -7,7 +7,9 @@ export type ToWebview =
   | { readonly type: "history"; readonly messages: readonly ChatMessage[]; readonly checkpoints?: readonly Checkpoint[] }
   | { readonly type: "event"; readonly event: AgentEvent }
   | { readonly type: "busy"; readonly busy: boolean }
-  | { readonly type: "notice"; readonly text: string; readonly info?: boolean };
+  | { readonly type: "notice"; readonly text: string; readonly info?: boolean }
+  /** Files were restored; `undo` is the checkpoint of the state just before, offered as an undo button. */
+  | { readonly type: "restored"; readonly text: string; readonly undo: string };
 
 export type FromWebview =
   | { readonly type: "ready" }

@@ -48,7 +48,7 @@ describe("checkpoints", () => {
       await fs.rm(path.join(root, "src", "b.ts"));
     });
     const result = await checkpoints.restore("c1", false, CAP, signal);
-    expect(result).toEqual({ conflicts: [], restored: ["a.txt", "src/b.ts"], removed: ["src/new.ts"], failed: [] });
+    expect(result).toEqual({ conflicts: [], restored: ["a.txt", "src/b.ts"], removed: ["src/new.ts"], failed: [], undo: expect.stringMatching(/^restore-/) });
     expect(await snapshot(root)).toEqual(original);
     expect(await snapshot(path.join(root, ".git"))).toEqual(userGit);
     await expect(fs.access(path.join(store, "git", "HEAD"))).resolves.toBeUndefined();
@@ -117,7 +117,7 @@ describe("checkpoints", () => {
     const before = await snapshot(root);
     expect(await checkpoints.restore("c1", false, CAP, signal)).toEqual({ conflicts: ["src/b.ts"], restored: [], removed: [], failed: [] });
     expect(await snapshot(root)).toEqual(before);
-    expect(await checkpoints.restore("c1", true, CAP, signal)).toEqual({ conflicts: [], restored: ["a.txt", "src/b.ts"], removed: [], failed: [] });
+    expect(await checkpoints.restore("c1", true, CAP, signal)).toMatchObject({ conflicts: [], restored: ["a.txt", "src/b.ts"], removed: [], failed: [] });
     expect(await fs.readFile(path.join(root, "src", "b.ts"), "utf8")).toBe("export const b = 1;\n");
   });
 
@@ -128,6 +128,19 @@ describe("checkpoints", () => {
     await checkpoints.didNotRun("c1");
     expect((await checkpoints.list()).map((c) => c.id)).toEqual(["c1"]);
     expect((await checkpoints.restore("c1", false, CAP, signal)).conflicts).toEqual(["a.txt"]);
+  });
+
+  it("a restore can be undone, and neither the restore nor its undo counts as someone else's change", async () => {
+    const checkpoints = new Checkpoints(store, root);
+    await step(checkpoints, "c1", () => write("a.txt", "agent\n"));
+    const changed = await snapshot(root);
+    const restore = await checkpoints.restore("c1", false, CAP, signal);
+    expect(await fs.readFile(path.join(root, "a.txt"), "utf8")).toBe("alpha\n");
+    const undo = await checkpoints.restore(restore.undo ?? "", false, CAP, signal);
+    expect(undo.conflicts).toEqual([]);
+    expect(await snapshot(root)).toEqual(changed);
+    expect((await checkpoints.restore("c1", false, CAP, signal)).conflicts).toEqual([]);
+    expect((await checkpoints.list()).map((c) => c.label)).toEqual(["c1", "the restore to before c1", "the restore to before the restore to before c1", "the restore to before c1"]);
   });
 
   it("a change made after the last step counts as someone else's too", async () => {

@@ -79,7 +79,17 @@ describe("checkpoints in the chat", () => {
     view.handle({ type: "restore", id, what: "files" });
     await view.idle();
     expect(await mainPy()).toBe("print('helo')\n");
-    expect(notices()).toEqual(["Restored the files to before edit_file main.py: 1 put back, 0 removed."]);
+    const restored = posted.find((m): m is Extract<ToWebview, { type: "restored" }> => m.type === "restored");
+    expect(restored?.text).toBe("Restored the files to before edit_file main.py: 1 put back, 0 removed.");
+    view.handle({ type: "restore", id: restored?.undo ?? "", what: "files" });
+    await view.idle();
+    expect(await mainPy()).toBe("print('hello')\n");
+    expect(posted.filter((m) => m.type === "restored").map((m) => (m.type === "restored" ? m.text : ""))).toEqual([
+      "Restored the files to before edit_file main.py: 1 put back, 0 removed.",
+      "Undid the restore to before edit_file main.py: 1 put back, 0 removed.",
+    ]);
+    view.handle({ type: "restore", id, what: "files" });
+    await view.idle();
     posted.length = 0;
     view.handle({ type: "restore", id, what: "task" });
     await view.idle();
