@@ -1,12 +1,12 @@
-"""swapd's overheads, each baseline and candidate interleaved in one run; medians and ratios.
+"""swapd's swap and relay costs, each baseline and candidate interleaved in one run; medians and ratios.
 
-  1. streaming a chat through swapd vs. straight to the same llama-server: time to first token
-     overhead and the tokens/s ratio;
-  2. swap time (from the control API's POST, as `swapctl swap` sends it, to the first token of a
+  1. swap time (from the control API's POST, as `swapctl swap` sends it, to the first token of a
      request queued behind it) vs. a cold start of the same llama-server command;
-  3. a swap to a tier whose model file was evicted from the page cache vs. one prewarmed first;
-  4. SSE events/s relayed from an instant upstream, through swapd vs. direct;
-  5. swapd's peak RSS.
+  2. a swap to a tier whose model file was evicted from the page cache vs. one prewarmed first;
+  3. SSE events/s relayed from an instant upstream, through swapd vs. direct;
+  4. swapd's peak RSS.
+
+The proxy's overhead on a streamed chat (time to first token, tokens/s) is bench/swapd_overhead.py.
 
 Run:  .venv/bin/python bench/swapd_bench.py        (needs `make setup`; about 2 minutes on 2 cores)
 """
@@ -15,20 +15,18 @@ import argparse
 import functools
 import json
 import os
-import platform
-import re
 import shutil
 import signal
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+from rig import Swapd, load_average, machine, tier_table, wait
 
 from swapd import bundled
 from swapd import config as configuration
@@ -38,51 +36,6 @@ from swapd.supervisor import free_loopback_port
 HERE = Path(__file__).resolve().parent
 INSTANT = HERE / "instant_upstream.py"
 PROMPT = [{"role": "user", "content": "Write a short poem about the sea."}]
-
-
-def wait(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise TimeoutError(what)
-        time.sleep(0.01)
-
-
-class Swapd:
-    def __init__(self, tmp: Path, name: str, llama_server: str, tiers: str) -> None:
-        self.port = free_loopback_port()
-        self.socket = tmp / f"{name}.sock"
-        self.path = tmp / f"{name}.toml"
-        self.path.write_text(
-            f'listen = "127.0.0.1"\nport = {self.port}\ncontrol_socket = "{self.socket}"\n'
-            f'state_dir = "{tmp / name}"\nllama_server = "{llama_server}"\nmax_queue = 256\n'
-            f'[gpu]\nbackend = "none"\n{tiers}'
-        )
-        self.url = f"http://127.0.0.1:{self.port}"
-        log = open(tmp / f"{name}.log", "wb")  # noqa: SIM115 - handed to the child
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "swapd", "serve", "--config", str(self.path)], stdout=log, stderr=log
-        )
-        log.close()
-        wait(self.socket.exists, 30, "swapd's socket")
-        self.control = httpx.Client(transport=httpx.HTTPTransport(uds=str(self.socket)), base_url="http://s")
-        wait(lambda: self.control.get("/swapd/status").json()["state"] == "ready", 60, "the first tier")
-
-    def upstream(self) -> str:
-        lines = self.control.get("/swapd/logs", params={"tail": 2000}).json()["lines"]
-        ports = [
-            m.group(1) for text in lines if (m := re.search(r"^--- swapd: started .* --port (\d+)", text))
-        ]
-        return f"http://127.0.0.1:{ports[-1]}"
-
-    def peak_rss_mib(self) -> float:
-        status = Path(f"/proc/{self.process.pid}/status").read_text()
-        return int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1)) / 1024  # type: ignore[union-attr]
-
-    def close(self) -> None:
-        self.control.close()
-        self.process.send_signal(signal.SIGTERM)
-        self.process.wait(timeout=30)
 
 
 def stream(client: httpx.Client, url: str, body: dict[str, object]) -> tuple[float, float, int]:
@@ -103,36 +56,6 @@ def stream(client: httpx.Client, url: str, body: dict[str, object]) -> tuple[flo
 
 def median(values: list[float]) -> float:
     return statistics.median(values)
-
-
-def bench_streaming(swapd: Swapd, rounds: int) -> dict[str, float]:
-    body = {
-        "messages": PROMPT,
-        "max_tokens": 48,
-        "temperature": 0,
-        "seed": 1,
-        "ignore_eos": True,
-        "stream": True,
-    }
-    direct_url = swapd.upstream()
-    ttft: dict[str, list[float]] = {"direct": [], "swapd": []}
-    rate: dict[str, list[float]] = {"direct": [], "swapd": []}
-    with httpx.Client(timeout=120) as client:
-        stream(client, direct_url, body)  # warm both connections and the prompt cache
-        stream(client, swapd.url, body)
-        for _ in range(rounds):
-            for name, url in (("direct", direct_url), ("swapd", swapd.url)):
-                first, tps, _ = stream(client, url, body)
-                ttft[name].append(first)
-                rate[name].append(tps)
-    return {
-        "ttft_direct_ms": median(ttft["direct"]) * 1000,
-        "ttft_swapd_ms": median(ttft["swapd"]) * 1000,
-        "ttft_overhead_ms": (median(ttft["swapd"]) - median(ttft["direct"])) * 1000,
-        "tps_direct": median(rate["direct"]),
-        "tps_swapd": median(rate["swapd"]),
-        "tps_ratio": median(rate["swapd"]) / median(rate["direct"]),
-    }
 
 
 @contextmanager
@@ -230,18 +153,10 @@ def bench_relay(swapd: Swapd, rounds: int, events: int) -> dict[str, float]:
     }
 
 
-def tier_table(name: str, ctx: int, parallel: int, model: str) -> str:
-    return (
-        f'[[tiers]]\nname = "{name}"\nmodel = "{model}"\nctx_size = {ctx}\nparallel = {parallel}\n'
-        'args = ["--threads", "1", "--no-webui"]\n'
-    )
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--rounds", type=int, default=15, help="streaming rounds per path")
     parser.add_argument("--swaps", type=int, default=4, help="swaps (and as many cold starts)")
     parser.add_argument("--events", type=int, default=20000, help="SSE events per relay request")
     parser.add_argument("--prewarms", type=int, default=3, help="cold and prewarmed swaps each")
@@ -261,7 +176,6 @@ def main() -> None:
         )
         instant = Swapd(tmp, "instant", str(INSTANT), tier_table("fast", 64, 1, "/dev/null"))
         try:
-            results |= bench_streaming(real, args.rounds)
             results |= bench_swap(real, args.swaps)
             results |= bench_prewarm(real, deep_model, args.prewarms)
             results |= bench_relay(instant, 3, args.events)
@@ -270,9 +184,7 @@ def main() -> None:
         finally:
             real.close()
             instant.close()
-    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
-    cpu = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), "?")
-    print(f"# machine: {platform.node()}, {os.cpu_count()} CPUs, {cpu}, Python {platform.python_version()}")
+    print(f"# machine: {machine()}; load average after: {load_average()}")
     print(json.dumps({k: round(v, 4) for k, v in results.items()}, indent=2))
 
 
