@@ -246,6 +246,8 @@ def control_socket(path: Path, group: str | None) -> socket.socket:
         os.chmod(path, 0o660)
         if group is not None:
             os.chown(path, -1, grp.getgrnam(group).gr_gid)
+        # Listening now, not when uvicorn starts: a client that sees the file is queued, not refused.
+        sock.listen(128)
     except (OSError, KeyError) as exc:
         sock.close()
         raise ConfigError(f"control_socket: cannot bind {path}: {exc}") from exc

@@ -13,7 +13,7 @@ from conftest import ADMIN_TOKEN, API_KEY, make_config, running, tier
 from localhost import free_port
 from prometheus_client.parser import text_string_to_metric_families
 
-from swapd.app import lan_socket
+from swapd.app import control_socket, lan_socket
 from swapd.gpu import FileGpu
 
 pytestmark = pytest.mark.anyio
@@ -259,6 +259,14 @@ async def test_lan_connections_have_nagle_off(tmp_path: Path) -> None:
         _, writer = await asyncio.open_connection(*listener.getsockname())
         assert await accepted.get() == 1
         writer.close()
+
+
+def test_the_control_socket_accepts_connections_as_soon_as_its_file_exists(tmp_path: Path) -> None:
+    """Regression: between the file's creation and uvicorn's start, clients were refused (ECONNREFUSED)."""
+    path = tmp_path / "control.sock"
+    with control_socket(path, None), socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
+        assert path.exists()
+        client.connect(str(path))
 
 
 async def test_metrics_are_scraped_and_parse_as_prometheus(tmp_path: Path) -> None:
