@@ -40,17 +40,21 @@ from swapd.proxy import PROXIED, Proxy, error_response
 from swapd.slots import PromptCache
 from swapd.supervisor import Supervisor
 from swapd.swap import Phase
+from swapd.upstream import Pool
 
 log = logging.getLogger(__name__)
 # The only characters a proxied or control path needs; anything else (.., //, %-escapes) is refused.
 PATH_CHARS = frozenset(b"abcdefghijklmnopqrstuvwxyz0123456789/_-")
 
 
-class RefuseOddPaths:
-    """Refuses paths with dot segments, empty segments or escapes before any routing happens."""
+class FrontDoor:
+    """Refuses paths with dot segments, empty segments or escapes before any routing happens, and
+    hands the proxied paths on the LAN port straight to the proxy: the path every completion takes
+    skips the router and its request objects (issue 16)."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, proxy: Proxy) -> None:
         self._app = app
+        self._proxy = proxy
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -60,6 +64,9 @@ class RefuseOddPaths:
                 await error_response(BadRequest("refused path: only plain API paths are served"))(
                     scope, receive, send
                 )
+                return
+            if PROXIED.get(scope["path"]) == scope["method"] and not on_local_socket(Request(scope)):
+                await self._proxy(scope, receive, send)
                 return
         await self._app(scope, receive, send)
 
@@ -151,7 +158,8 @@ def build(config: Config, secrets: Secrets, hub: EventHub, probe: GpuProbe | Non
         cache if config.prompt_cache_max_mib else None,
         holds=companions.holds,
     )
-    proxy = Proxy(config, driver, companions, client, secrets.api_keys, metrics)
+    pool = Pool()
+    proxy = Proxy(config, driver, companions, pool, secrets.api_keys, metrics)
     control = Control(config, driver, companions, probe, hub, supervisor.ring, secrets.admin_tokens)
 
     async def health(request: Request) -> Response:
@@ -186,11 +194,12 @@ def build(config: Config, secrets: Secrets, hub: EventHub, probe: GpuProbe | Non
         return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     async def lan_only(request: Request) -> Response:
+        """/v1/models on the LAN port; the other proxied paths reach this only on the control socket."""
         if on_local_socket(request):
             raise NotFound(f"{request.url.path} is served on the LAN port, not the control socket")
         if request.url.path == "/v1/models":
             return await models(request)
-        return await proxy.handle(request)
+        raise NotFound(f"no such endpoint: {request.method} {request.url.path}")
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -210,6 +219,7 @@ def build(config: Config, secrets: Secrets, hub: EventHub, probe: GpuProbe | Non
             await asyncio.wait([task, residents])
             await supervisor.stop()
             await companions.stop()
+            pool.close()
             await client.aclose()
             if isinstance(probe, NvmlGpu):
                 probe.close()
@@ -227,7 +237,7 @@ def build(config: Config, secrets: Secrets, hub: EventHub, probe: GpuProbe | Non
         lifespan=lifespan,
         exception_handlers={SwapdError: _swapd_error, HTTPException: _http_error, Exception: _internal},
     )
-    app.add_middleware(RefuseOddPaths)
+    app.add_middleware(FrontDoor, proxy=proxy)
     return app
 
 

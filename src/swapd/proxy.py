@@ -1,9 +1,9 @@
 """The OpenAI-compatible passthrough on the LAN port: key check, admission, streaming, disconnects.
 
 Only a fixed list of paths is proxied, and the upstream path is always the route's own, never the
-client's, so no path trick reaches another llama-server endpoint. SSE is relayed chunk by chunk as
-llama-server writes it. One queue per exchange carries upstream chunks, the client's disconnect and
-a forced-swap cancel, so the relay loop reacts to whichever comes first without a task per chunk.
+client's, so no path trick reaches another llama-server endpoint. `Proxy` is a bare ASGI app that
+app.py's front door calls for those paths, so the path every token takes is short: SSE is relayed
+chunk by chunk as llama-server writes it, with one wake-up per chunk (docs/benchmarks.md, issue 16).
 """
 
 import asyncio
@@ -11,14 +11,14 @@ import hmac
 import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
-import httpx
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.types import Message, Receive, Scope, Send
+from starlette.responses import JSONResponse
+from starlette.types import Receive, Scope, Send
 
 from swapd.config import Config
 from swapd.driver import Ticket
@@ -32,6 +32,7 @@ from swapd.errors import (
 )
 from swapd.logs import line
 from swapd.metrics import Metrics
+from swapd.upstream import BrokenOff, Connection, NoAnswer, Pool
 
 log = logging.getLogger(__name__)
 
@@ -46,9 +47,7 @@ PROXIED: dict[str, str] = {
     "/props": "GET",
     "/slots": "GET",
 }
-# Errors on a connection that fail before any response byte; retried once (e.g. a stale keep-alive).
-RETRYABLE = (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
-SSE = "text/event-stream"
+SSE = b"text/event-stream"
 
 
 def envelope(exc: SwapdError) -> dict[str, object]:
@@ -64,9 +63,8 @@ def error_response(exc: SwapdError) -> JSONResponse:
     return JSONResponse(envelope(exc), status_code=exc.status, headers=headers)
 
 
-def check_bearer(request: Request, accepted: Sequence[str]) -> None:
-    """Constant-time check of `Authorization: Bearer <token>` against the accepted tokens."""
-    given = request.headers.get("authorization", "")
+def check_authorization(given: str, accepted: Sequence[str]) -> None:
+    """Constant-time check of an `Authorization: Bearer <token>` value against the accepted tokens."""
     scheme, _, token = given.partition(" ")
     ok = False
     for candidate in accepted:
@@ -75,18 +73,38 @@ def check_bearer(request: Request, accepted: Sequence[str]) -> None:
         raise Unauthorized("missing or wrong API key; send `Authorization: Bearer <key>`")
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
+def check_bearer(request: Request, accepted: Sequence[str]) -> None:
+    check_authorization(request.headers.get("authorization", ""), accepted)
+
+
+def header(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> bytes | None:
+    for key, value in headers:
+        if key == name:
+            return value
+    return None
+
+
+class ClientGone(Exception):
+    """The client disconnected before its request body was read."""
+
+
+async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
+    declared = header(scope["headers"], b"content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"request body is over the {limit} byte limit")
     chunks = []
     size = 0
-    async for chunk in request.stream():
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone
+        chunk: bytes = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             raise PayloadTooLarge(f"request body is over the {limit} byte limit")
         chunks.append(chunk)
-    return b"".join(chunks)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def model_field(body: bytes) -> str | None:
@@ -112,8 +130,24 @@ class Gate(Protocol):
 
 
 @dataclass(frozen=True)
+class Call:
+    """The request to send upstream, kept whole so that the one retry can send it again."""
+
+    method: str
+    target: str  # the route's own path, and for GET the client's query minus `model`
+    body: bytes = b""
+
+    def encode(self, host: str, port: int) -> bytes:
+        head = f"{self.method} {self.target} HTTP/1.1\r\nhost: {host}:{port}\r\n"
+        if self.method == "POST":
+            head += f"content-type: application/json\r\ncontent-length: {len(self.body)}\r\n"
+        return head.encode() + b"\r\n" + self.body
+
+
+@dataclass(frozen=True)
 class Head:
-    response: httpx.Response
+    status: int
+    headers: list[tuple[bytes, bytes]]
 
 
 @dataclass(frozen=True)
@@ -124,176 +158,94 @@ class Stop:
 
 
 Item = Head | bytes | Stop
+Headers = list[tuple[bytes, bytes]]
 
 
 class Exchange:
-    """One upstream call, run by a pump task that this object owns; `cancel` and `closed` reap it."""
+    """One upstream call for an admitted request: `next` gives the Head, body bytes as they come, a Stop.
 
-    def __init__(
-        self, client: httpx.AsyncClient, ticket: Ticket, request: Callable[[], httpx.Request]
-    ) -> None:
-        self.ticket = ticket
-        self._client = client
-        self._request = request  # built afresh for the retry: a sent request's stream may be spent
-        # Unbounded on purpose: llama-server's output is bounded by max_tokens and read as it comes.
-        self._items: asyncio.Queue[Item] = asyncio.Queue()
-        self._pump = asyncio.create_task(self._run())
-        ticket.on_cancel(lambda message: self._items.put_nowait(Stop(TierUnavailable(message))))
-
-    async def _send(self) -> httpx.Response:
-        try:
-            return await self._client.send(self._request(), stream=True)
-        except RETRYABLE as exc:
-            log.info(line("upstream.retry", tier=self.ticket.tier, error=type(exc).__name__))
-        try:
-            return await self._client.send(self._request(), stream=True)
-        except (httpx.HTTPError, httpx.StreamError) as exc:
-            raise UpstreamUnavailable(
-                f"llama-server for {self.ticket.kind} {self.ticket.tier!r} did not answer: {exc}"
-            ) from exc
-
-    async def _run(self) -> None:
-        try:
-            response = await self._send()
-        except UpstreamUnavailable as exc:
-            self._items.put_nowait(Stop(exc))
-            return
-        try:
-            self._items.put_nowait(Head(response))
-            async for chunk in response.aiter_raw():
-                self._items.put_nowait(chunk)
-            self._items.put_nowait(Stop())
-        except (httpx.HTTPError, httpx.StreamError) as exc:
-            self._items.put_nowait(Stop(UpstreamUnavailable(f"llama-server broke off the response: {exc}")))
-        finally:
-            await response.aclose()
-
-    async def next(self) -> Item:
-        return await self._items.get()
-
-    def cancel(self) -> None:
-        """Stop the upstream call; closing its connection makes llama-server stop generating."""
-        self._pump.cancel()
-
-    async def closed(self) -> None:
-        await asyncio.wait([self._pump])
-
-
-class Relay(Response):
-    """Admission, the upstream call and the reply, raced against the client going away.
-
-    The client's disconnect cancels the whole serve task: a queued request leaves the queue, an
-    upstream call is closed, and the ticket is released in `finally`.
+    A call that gets no response head is sent once more on a fresh connection (a stale keep-alive);
+    a forced swap's cancel closes the connection and ends the exchange with its message.
     """
 
-    def __init__(
-        self, proxy: "Proxy", gate: Gate, name: str | None, upstream: Callable[[str], httpx.Request]
-    ) -> None:
-        super().__init__()
-        self._proxy = proxy
-        self._gate = gate
-        self._name = name  # the tier (None: the active one) or the companion
-        self._upstream = upstream
-        self._served_by = "none"
-        self._companion = False
-        self._status = 499  # nginx's "client closed request", kept if nothing was sent
+    def __init__(self, pool: Pool, ticket: Ticket, call: Call) -> None:
+        self.ticket = ticket
+        self._pool = pool
+        self._call = call
+        address = urlsplit(ticket.upstream)
+        self._host, self._port = address.hostname or "127.0.0.1", address.port or 80
+        self._conn: Connection | None = None
+        self._cancelled: TierUnavailable | None = None
+        self._started = False
+        ticket.on_cancel(self._cancel)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        started = time.monotonic()
+    def _cancel(self, message: str) -> None:
+        self._cancelled = TierUnavailable(message)
+        if self._conn is not None:
+            self._conn.close()
 
-        async def sending(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                self._status = message["status"]
-            await send(message)
-
-        serve = asyncio.create_task(self._serve(scope, receive, sending))
-        watcher = asyncio.create_task(self._watch_disconnect(receive))
+    async def next(self) -> Item:
+        if not self._started:
+            self._started = True
+            return await self._head()
+        assert self._conn is not None
         try:
-            await asyncio.wait([serve, watcher], return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            serve.cancel()
-            watcher.cancel()
-            await asyncio.wait([serve, watcher])
-            self._proxy.metrics.request_done(
-                self._served_by, self._status, time.monotonic() - started, self._companion
-            )
-        if not serve.cancelled() and (exc := serve.exception()) is not None:
-            raise exc
+            data = await self._conn.read()
+        except BrokenOff as exc:
+            return Stop(self._cancelled or UpstreamUnavailable(f"llama-server broke off the response: {exc}"))
+        return data if data else Stop()
 
-    @staticmethod
-    async def _watch_disconnect(receive: Receive) -> None:
-        message: Message = {"type": ""}
-        while message["type"] != "http.disconnect":
-            message = await receive()
+    async def _head(self) -> Item:
+        for attempt in (1, 2):
+            try:
+                self._conn = await self._pool.connection(self._host, self._port, fresh=attempt == 2)
+                if self._cancelled is not None:
+                    return Stop(self._cancelled)
+                self._conn.send(self._call.encode(self._host, self._port))
+                await self._conn.head()
+                return Head(self._conn.status, self._conn.headers)
+            except NoAnswer as exc:
+                if self._conn is not None:
+                    self._conn.close()
+                    self._conn = None
+                if self._cancelled is not None:
+                    return Stop(self._cancelled)
+                if attempt == 2:
+                    served = f"{self.ticket.kind} {self.ticket.tier!r}"
+                    return Stop(UpstreamUnavailable(f"llama-server for {served} did not answer: {exc}"))
+                log.info(line("upstream.retry", tier=self.ticket.tier, error=exc))
+        raise AssertionError("unreachable")
 
-    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
-        gate = self._gate
-        try:
-            ticket = await gate.admit(self._name)
-        except SwapdError as exc:
-            await error_response(exc)(scope, receive, send)
-            return
-        self._served_by = ticket.tier
-        self._companion = ticket.kind == "companion"
-        try:
-            exchange = Exchange(self._proxy.client, ticket, lambda: self._upstream(ticket.upstream))
-        except BaseException:
-            gate.release(ticket)
-            raise
-        try:
-            first = await exchange.next()
-            if isinstance(first, Stop):
-                await error_response(first.error or UpstreamUnavailable("no answer"))(scope, receive, send)
-            elif isinstance(first, Head) and first.response.headers.get("content-type", "").startswith(SSE):
-                await self._stream(exchange, first.response, send)
-            elif isinstance(first, Head):
-                await self._whole(exchange, first.response, scope, receive, send)
-        finally:
-            # Cancel and release before the first await: this cleanup may itself be cancelled when the
-            # client's disconnect (or the end of the response) wakes the watcher first.
-            exchange.cancel()
-            gate.release(ticket)
-            await exchange.closed()
+    def close(self) -> None:
+        """Keep the connection if its exchange finished; otherwise close it, so llama-server stops."""
+        if self._conn is not None:
+            self._pool.give_back(self._conn)
+            self._conn = None
 
-    @staticmethod
-    def _reply_headers(ticket: Ticket, head: httpx.Response) -> list[tuple[bytes, bytes]]:
-        headers = [(f"x-swapd-{ticket.kind}".encode(), ticket.tier.encode())]
-        if content_type := head.headers.get("content-type"):
-            headers.append((b"content-type", content_type.encode()))
-        return headers
 
-    async def _stream(self, exchange: Exchange, head: httpx.Response, send: Send) -> None:
-        headers = [
-            *self._reply_headers(exchange.ticket, head),
-            (b"cache-control", b"no-cache"),
-            (b"x-accel-buffering", b"no"),
-        ]
-        await send({"type": "http.response.start", "status": head.status_code, "headers": headers})
-        while not isinstance(item := await exchange.next(), Stop):
-            if isinstance(item, bytes):
-                await send({"type": "http.response.body", "body": item, "more_body": True})
-        if item.error is not None:
-            log.info(line("request.broken", tier=exchange.ticket.tier, error=item.error))
-            event = json.dumps(envelope(item.error))
-            await send(
-                {"type": "http.response.body", "body": f"data: {event}\n\n".encode(), "more_body": True}
-            )
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
+class Reply:
+    """The client's side of one exchange: the status sent, and whether the client is gone."""
 
-    async def _whole(
-        self, exchange: Exchange, head: httpx.Response, scope: Scope, receive: Receive, send: Send
-    ) -> None:
-        chunks = []
-        while not isinstance(item := await exchange.next(), Stop):
-            if isinstance(item, bytes):
-                chunks.append(item)
-        if item.error is not None:
-            await error_response(item.error)(scope, receive, send)
-            return
-        body = b"".join(chunks)
-        headers = [*self._reply_headers(exchange.ticket, head), (b"content-length", str(len(body)).encode())]
-        await send({"type": "http.response.start", "status": head.status_code, "headers": headers})
-        await send({"type": "http.response.body", "body": body, "more_body": False})
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self.status = 499  # nginx's "client closed request", kept if nothing was sent
+        self.tier = "none"  # the tier or companion that served, once admitted
+        self.companion = False
+        self.complete = False
+        self.gone = False
+
+    async def start(self, status: int, headers: list[tuple[bytes, bytes]]) -> None:
+        self.status = status
+        await self._send({"type": "http.response.start", "status": status, "headers": headers})
+
+    async def body(self, data: bytes, more: bool) -> None:
+        self.complete = not more
+        await self._send({"type": "http.response.body", "body": data, "more_body": more})
+
+    async def error(self, exc: SwapdError) -> None:
+        response = error_response(exc)
+        await self.start(response.status_code, response.raw_headers)
+        await self.body(bytes(response.body), False)
 
 
 class Proxy:
@@ -302,14 +254,14 @@ class Proxy:
         config: Config,
         driver: Gate,
         companions: Gate,
-        client: httpx.AsyncClient,
+        pool: Pool,
         api_keys: Sequence[str],
         metrics: Metrics,
     ) -> None:
         self.config = config
         self.driver = driver
         self.companions = companions
-        self.client = client
+        self.pool = pool
         self.metrics = metrics
         self._api_keys = tuple(api_keys)
 
@@ -323,22 +275,101 @@ class Proxy:
             return self.companions, companion.name
         return self.driver, self.config.resolve(model)
 
-    async def handle(self, request: Request) -> Response:
-        """Validate everything before queueing: auth, size, JSON, tier; then hand over to a Relay."""
-        self.authorize(request)
-        path = request.url.path
-        if request.method == "POST":
-            body = await read_body(request, self.config.max_body_bytes)
-            gate, name = self.route(model_field(body))
-            headers = {"content-type": "application/json"}
-            return Relay(
-                self,
-                gate,
-                name,
-                lambda base: self.client.build_request("POST", base + path, content=body, headers=headers),
-            )
-        gate, name = self.route(request.query_params.get("model"))
-        params = httpx.QueryParams([(k, v) for k, v in request.query_params.multi_items() if k != "model"])
-        return Relay(
-            self, gate, name, lambda base: self.client.build_request("GET", base + path, params=params)
-        )
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """ASGI for the proxied paths: validate everything before queueing, then admission, upstream, reply.
+
+        From admission on, the client's disconnect cancels this task: a queued request leaves the
+        queue, the upstream connection is closed (llama-server stops), and the ticket is released.
+        """
+        reply = Reply(send)
+        try:
+            (gate, name), call = await self._request(scope, receive)
+        except SwapdError as exc:
+            await reply.error(exc)
+            return
+        except ClientGone:
+            return
+        started = time.monotonic()
+        task = asyncio.current_task()
+        assert task is not None
+        watcher = asyncio.create_task(self._watch(receive, reply, task))
+        try:
+            await self._serve(gate, name, call, reply)
+        except asyncio.CancelledError:
+            if not reply.gone or task.uncancel() > 0:
+                raise
+        finally:
+            watcher.cancel()
+            self.metrics.request_done(reply.tier, reply.status, time.monotonic() - started, reply.companion)
+
+    async def _request(self, scope: Scope, receive: Receive) -> tuple[tuple[Gate, str | None], Call]:
+        """Everything checked before queueing: the key, the size, the JSON and what the model names."""
+        if self._api_keys:
+            given = header(scope["headers"], b"authorization") or b""
+            check_authorization(given.decode("latin-1"), self._api_keys)
+        path: str = scope["path"]
+        if scope["method"] == "POST":
+            body = await read_body(scope, receive, self.config.max_body_bytes)
+            return self.route(model_field(body)), Call("POST", path, body)
+        query = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
+        models = [value for key, value in query if key == "model"]
+        rest = [(key, value) for key, value in query if key != "model"]
+        target = f"{path}?{urlencode(rest)}" if rest else path
+        return self.route(models[-1] if models else None), Call("GET", target)
+
+    @staticmethod
+    async def _watch(receive: Receive, reply: Reply, task: "asyncio.Task[object]") -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        if not reply.complete:
+            reply.gone = True
+            task.cancel()
+
+    async def _serve(self, gate: Gate, name: str | None, call: Call, reply: Reply) -> None:
+        try:
+            ticket = await gate.admit(name)
+        except SwapdError as exc:
+            await reply.error(exc)
+            return
+        reply.tier, reply.companion = ticket.tier, ticket.kind == "companion"
+        exchange = Exchange(self.pool, ticket, call)
+        try:
+            first = await exchange.next()
+            if isinstance(first, Stop):
+                await reply.error(first.error or UpstreamUnavailable("no answer"))
+            elif isinstance(first, Head):
+                content_type = header(first.headers, b"content-type")
+                headers = [(f"x-swapd-{ticket.kind}".encode(), ticket.tier.encode())]
+                if content_type is not None:
+                    headers.append((b"content-type", content_type))
+                if content_type is not None and content_type.startswith(SSE):
+                    await self._stream(exchange, first, headers, reply)
+                else:
+                    await self._whole(exchange, first, headers, reply)
+        finally:
+            exchange.close()
+            gate.release(ticket)
+
+    @staticmethod
+    async def _stream(exchange: Exchange, head: Head, headers: Headers, reply: Reply) -> None:
+        headers += [(b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
+        await reply.start(head.status, headers)
+        while isinstance(item := await exchange.next(), bytes):
+            await reply.body(item, True)
+        if isinstance(item, Stop) and item.error is not None:
+            log.info(line("request.broken", tier=exchange.ticket.tier, error=item.error))
+            event = json.dumps(envelope(item.error))
+            await reply.body(f"data: {event}\n\n".encode(), True)
+        await reply.body(b"", False)
+
+    @staticmethod
+    async def _whole(exchange: Exchange, head: Head, headers: Headers, reply: Reply) -> None:
+        chunks = []
+        while isinstance(item := await exchange.next(), bytes):
+            chunks.append(item)
+        if isinstance(item, Stop) and item.error is not None:
+            await reply.error(item.error)
+            return
+        body = b"".join(chunks)
+        await reply.start(head.status, [*headers, (b"content-length", str(len(body)).encode())])
+        await reply.body(body, False)

@@ -15,7 +15,7 @@ python3 runs it):
   --fake-exit-on-load N    exit with code N instead of becoming healthy
   --fake-oom               with --fake-exit-on-load: log a CUDA out-of-memory line first
   --fake-hang-load         never become healthy
-  --fake-token-s S         delay per streamed token (a request may override with "fake_token_s")
+  --fake-token-s S         delay per token, streamed or not (a request may override with "fake_token_s")
   --fake-ignore-sigterm    ignore SIGTERM, so only SIGKILL stops it
   --fake-save-fails        answer slot saves with 500, as a full disk does
   Slots (with --slot-save-path): a chat fills slot 0; `POST /slots/{id}?action=save|restore` write
@@ -190,6 +190,7 @@ def handler_for(fake: Fake) -> type[BaseHTTPRequestHandler]:
             delay = float(str(body.get("fake_token_s", fake.args.fake_token_s)))
             words = [f"tok{i} " for i in range(n)]
             if not body.get("stream"):
+                time.sleep(delay * n)  # the whole answer is generated before it is sent
                 text = "".join(words)
                 choice = {"index": 0, "finish_reason": "length"}
                 choice.update({"message": {"role": "assistant", "content": text}} if chat else {"text": text})

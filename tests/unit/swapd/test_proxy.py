@@ -1,61 +1,89 @@
 """The upstream exchange: one transparent retry when a connection fails before any response byte."""
 
 import asyncio
+import socket
+import struct
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
-import httpx
 import pytest
 
 from swapd.driver import Ticket
 from swapd.errors import UpstreamUnavailable
-from swapd.proxy import Exchange, Head, Stop
+from swapd.proxy import Call, Exchange, Head, Stop
+from swapd.upstream import Connection, NoAnswer, Pool
 
 pytestmark = pytest.mark.anyio
+ANSWER = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}"
+CHAT = Call("POST", "/v1/chat/completions", b"{}")
 
 
-def flaky(failures: int, error: type[httpx.TransportError]) -> tuple[httpx.MockTransport, list[int]]:
-    calls: list[int] = []
+class CountingPool(Pool):
+    """The real pool, counting connection attempts; the first `refusals` are refused like a dead port."""
 
-    def handler(request: httpx.Request) -> httpx.Response:
-        calls.append(1)
-        if len(calls) <= failures:
-            raise error("the upstream closed this keep-alive connection", request=request)
-        return httpx.Response(
-            200, headers={"content-type": "application/json"}, stream=httpx.ByteStream(b"{}")
-        )
+    def __init__(self, refusals: int = 0) -> None:
+        super().__init__()
+        self.attempts = 0
+        self._refusals = refusals
 
-    return httpx.MockTransport(handler), calls
+    async def connection(self, host: str, port: int, fresh: bool = False) -> Connection:
+        self.attempts += 1
+        if self.attempts <= self._refusals:
+            raise NoAnswer(f"cannot connect to {host}:{port}: [Errno 111] Connection refused")
+        return await super().connection(host, port, fresh)
 
 
-async def run_exchange(transport: httpx.MockTransport) -> list[object]:
-    async with httpx.AsyncClient(transport=transport) as client:
-        url = "http://127.0.0.1:1/v1/chat/completions"
-        exchange = Exchange(
-            client, Ticket(1, "fast", ""), lambda: client.build_request("POST", url, content=b"{}")
-        )
-        items: list[object] = []
-        try:
-            while not isinstance(item := await exchange.next(), Stop):
-                items.append(item)
+@asynccontextmanager
+async def upstream(failures: int, how: str) -> AsyncIterator[str]:
+    """A loopback llama-server stand-in whose first `failures` requests end without an answer:
+    `closed` hangs up cleanly (a stale keep-alive), `reset` aborts with an RST."""
+    seen = 0
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal seen
+        await reader.readuntil(b"\r\n\r\n")
+        seen += 1
+        if seen <= failures and how == "reset":
+            sock = writer.get_extra_info("socket")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        elif seen > failures:
+            writer.write(ANSWER)
+            await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    async with server:
+        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+
+
+async def run_exchange(pool: Pool, url: str) -> list[object]:
+    exchange = Exchange(pool, Ticket(1, "fast", url), CHAT)
+    items: list[object] = []
+    try:
+        while not isinstance(item := await exchange.next(), Stop):
             items.append(item)
-        finally:
-            exchange.cancel()
-            await exchange.closed()
-        return items
+        items.append(item)
+    finally:
+        exchange.close()
+        pool.close()
+    return items
 
 
-@pytest.mark.parametrize("error", [httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError])
-async def test_a_failure_before_any_byte_is_retried_once(error: type[httpx.TransportError]) -> None:
-    transport, calls = flaky(1, error)
-    items = await run_exchange(transport)
-    assert len(calls) == 2
-    assert isinstance(items[0], Head) and items[0].response.status_code == 200
+@pytest.mark.parametrize("how", ["refused", "closed", "reset"])
+async def test_a_failure_before_any_byte_is_retried_once(how: str) -> None:
+    pool = CountingPool(refusals=1 if how == "refused" else 0)
+    async with upstream(0 if how == "refused" else 1, how) as url:
+        items = await run_exchange(pool, url)
+    assert pool.attempts == 2
+    assert isinstance(items[0], Head) and items[0].status == 200
     assert items[-1] == Stop()
 
 
 async def test_a_second_failure_is_reported_not_retried_again() -> None:
-    transport, calls = flaky(2, httpx.ConnectError)
-    items = await run_exchange(transport)
-    assert len(calls) == 2
+    pool = CountingPool(refusals=2)
+    async with upstream(0, "closed") as url:
+        items = await run_exchange(pool, url)
+    assert pool.attempts == 2
     assert len(items) == 1 and isinstance(items[0], Stop)
     assert isinstance(items[0].error, UpstreamUnavailable)
     assert "tier 'fast' did not answer" in str(items[0].error)
@@ -64,18 +92,22 @@ async def test_a_second_failure_is_reported_not_retried_again() -> None:
 async def test_a_forced_cancel_ends_the_exchange_with_a_clear_error() -> None:
     started = asyncio.Event()
 
-    async def slow(request: httpx.Request) -> httpx.Response:
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
         started.set()
-        await asyncio.Event().wait()
-        raise AssertionError("unreachable")
+        await reader.read()  # never answers; returns once swapd closes the connection
+        writer.close()
 
-    async with httpx.AsyncClient(transport=httpx.MockTransport(slow)) as client:
-        ticket = Ticket(1, "fast", "http://127.0.0.1:1")
-        exchange = Exchange(client, ticket, lambda: client.build_request("GET", "http://127.0.0.1:1/props"))
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    async with server:
+        pool = Pool()
+        ticket = Ticket(1, "fast", f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}")
+        exchange = Exchange(pool, ticket, Call("GET", "/props"))
+        pending = asyncio.create_task(exchange.next())
         await started.wait()
         ticket.cancel("cancelled by a forced swap to 'deep'; retry the request")
-        item = await exchange.next()
-        exchange.cancel()
-        await exchange.closed()
+        item = await pending
+        exchange.close()
+        pool.close()
     assert isinstance(item, Stop) and item.error is not None
     assert "forced swap to 'deep'" in str(item.error)
