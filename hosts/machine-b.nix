@@ -40,6 +40,8 @@ in
         vscode = pkgs.vscodium;
         vscodeExtensions = [ pkgs.variet-vscode-extension ];
       })
+      # The extension's checkpoints are a shadow repository written with the system's git.
+      pkgs.git
     ];
   };
 }

@@ -208,6 +208,7 @@ let
     "cmake"
     "curl"
     "gcc"
+    "git"
     "gnumake"
     "llama-cpp"
     "nix"
