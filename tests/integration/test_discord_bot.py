@@ -10,6 +10,7 @@ import pytest
 from discord_rig import rig
 from fakes import openai_server as oa
 from fakes import swapd_control_api as control_api
+from fakes.discord_rest import Answer, Request, rate_limited
 from fakes.openai_server import FakeOpenAI, serving
 from fakes.swapd_control_api import FakeControl
 from localhost import free_port
@@ -18,6 +19,14 @@ from assistant.discord_bot.render import Rendering
 from assistant.discord_bot.split import open_fence
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
+
+
+def edits(request: Request) -> bool:
+    return request.method == "PATCH"
+
+
+def posts(request: Request) -> bool:
+    return request.method == "POST" and request.path == "/channels/{channel_id}/messages"
 
 
 @pytest.fixture
@@ -331,3 +340,44 @@ async def test_shutdown_marks_an_unfinished_answer_and_its_prompt(llm_server: Fa
         assert answer.startswith("⚠️ interrupted: the bot is stopping")
         assert prompt.endswith("⏱️ no answer: denied")
         assert r.embeds_suppressed()
+
+
+async def test_a_long_429_on_an_edit_defers_it_on_the_bots_clock(llm_server: FakeOpenAI) -> None:
+    llm_server.script(oa.text("one two three four", pieces=4))
+    async with rig(llm_server.url) as r:
+        dm = r.discord.dm(r.owner)
+        r.discord.fail_next(edits, rate_limited(120.0))
+        answering = asyncio.create_task(r.bot.handle(r.discord.post(dm, r.owner, "count")))
+        await r.discord.requests_where(edits)
+        # discord.py gave the 429 back instead of sleeping on it; the live message waits it out itself.
+        (wake,) = await r.clock.sleeping()
+        assert wake == pytest.approx(r.clock.now() + 120.0)
+        assert [q.status for q in r.discord.requests if edits(q)] == [429]
+        r.clock.advance(120.0)
+        await answering
+        first, *later = [q.status for q in r.discord.requests if edits(q)]
+        assert (first, set(later)) == (429, {200})
+        assert r.answers() == ["one two three four"]
+
+
+@pytest.mark.parametrize(
+    ("refusal", "logged"),
+    [
+        (rate_limited(120.0), "status=429 retry_after=120.0"),
+        (Answer(403, {"message": "Missing Permissions", "code": 50013}), "status=403 code=50013"),
+    ],
+    ids=["long 429", "403"],
+)
+async def test_discord_refusing_to_post_the_answer_is_logged_not_an_internal_error(
+    llm_server: FakeOpenAI, caplog: pytest.LogCaptureFixture, refusal: Answer, logged: str
+) -> None:
+    llm_server.script(oa.text("Hello."))
+    async with rig(llm_server.url) as r:
+        dm = r.discord.dm(r.owner)
+        question = r.discord.post(dm, r.owner, "hi")
+        r.discord.fail_next(posts, refusal)
+        with caplog.at_level(logging.INFO):
+            await r.bot.handle(question)
+        assert r.answers() == []  # no "internal error" reply either
+        assert f"discord.answer_failed message={question.id} {logged}" in caplog.text
+        assert "discord.internal_error" not in caplog.text

@@ -21,6 +21,7 @@ from assistant.config import ChatSettings
 from assistant.discord_bot.chain import Chains, Node, NodeCache
 from assistant.discord_bot.clock import Clock
 from assistant.discord_bot.confirm import ButtonConfirm
+from assistant.discord_bot.refusal import REFUSALS, fields
 from assistant.discord_bot.render import Rendering, swap_line
 from assistant.discord_bot.settings import DiscordSettings
 from assistant.discord_bot.stream import Reply
@@ -68,7 +69,16 @@ class Answerer:
         if lock is None:
             lock = self._locks[message.channel.id] = asyncio.Lock()
         async with lock:
-            await self._answer(message)
+            try:
+                await self._answer(message)
+            except BaseExceptionGroup as group:
+                # The edit tasks and the swap watcher keep their own errors, so a group carries the one
+                # error of the answer itself, wrapped by each task group it left: let it leave as itself,
+                # so the bot can tell Discord refusing a post from a bug.
+                sole = _sole(group)
+                if sole is None:
+                    raise
+                raise sole from sole.__cause__
 
     async def _answer(self, message: discord.Message) -> None:
         conversation = await self._chains.build(message, self._settings.max_messages)
@@ -171,8 +181,16 @@ class Answerer:
         file = discord.File(io.BytesIO(reasoning.encode()), filename="reasoning.txt")
         try:
             await last.edit(attachments=[file], allowed_mentions=NO_MENTIONS, suppress=True)
-        except discord.HTTPException as exc:
-            log.warning("discord.reasoning_attach_failed message=%s status=%s", last.id, exc.status)
+        except REFUSALS as exc:
+            log.warning("discord.reasoning_attach_failed message=%s %s", last.id, fields(exc))
+
+
+def _sole(group: BaseExceptionGroup[BaseException]) -> BaseException | None:
+    """The one exception inside nested single-member groups; None when there are several."""
+    inner: BaseException = group
+    while isinstance(inner, BaseExceptionGroup) and len(inner.exceptions) == 1:
+        inner = inner.exceptions[0]
+    return None if isinstance(inner, BaseExceptionGroup) else inner
 
 
 class _Posting:

@@ -22,6 +22,7 @@ from assistant.discord_bot.answer import NO_MENTIONS, Answerer, Backend
 from assistant.discord_bot.chain import Chains, NodeCache
 from assistant.discord_bot.clock import Clock, SystemClock
 from assistant.discord_bot.commands import Commands
+from assistant.discord_bot.refusal import REFUSALS, fields
 from assistant.discord_bot.settings import DiscordSettings
 from assistant.errors import AssistantError, DiscordLoginFailed
 from assistant.policy import Policy
@@ -30,6 +31,11 @@ from assistant.session import open_session
 log = logging.getLogger(__name__)
 
 _CHAT_TYPES = (discord.MessageType.default, discord.MessageType.reply)
+# The longest 429 discord.py sleeps out inside a request; a longer one raises RateLimited at once. A live
+# message then defers its edit on the bot's clock and coalesces the text that arrives meanwhile
+# (stream.py) instead of an edit with stale text sitting in discord.py for minutes, and other requests
+# fail as Discord refusals. 30 s is the least discord.py accepts (it raises lower values to 30).
+MAX_RATELIMIT_TIMEOUT_S = 30.0
 
 
 def intents() -> discord.Intents:
@@ -48,7 +54,12 @@ class Bot(discord.Client):
     def __init__(self, settings: DiscordSettings, backend: Backend, clock: Clock | None = None) -> None:
         # The bot has no voice; without this discord.py warns at every start that voice is unsupported.
         discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
-        super().__init__(intents=intents(), allowed_mentions=NO_MENTIONS, chunk_guilds_at_startup=False)
+        super().__init__(
+            intents=intents(),
+            allowed_mentions=NO_MENTIONS,
+            chunk_guilds_at_startup=False,
+            max_ratelimit_timeout=MAX_RATELIMIT_TIMEOUT_S,
+        )
         self.settings = settings
         self.backend = backend
         self.clock = clock or SystemClock()
@@ -127,10 +138,8 @@ class Bot(discord.Client):
             await self._answerer.answer(message)
         except AssistantError as exc:
             await self._report(message, f"⚠️ {exc}")
-        except discord.HTTPException as exc:
-            log.warning(
-                "discord.answer_failed message=%s status=%s code=%s", message.id, exc.status, exc.code
-            )
+        except REFUSALS as exc:
+            log.warning("discord.answer_failed message=%s %s", message.id, fields(exc))
         except Exception:
             log.exception("discord.internal_error message=%s", message.id)
             await self._report(message, "⚠️ Internal error; the bot's log has the details.")
@@ -142,8 +151,8 @@ class Bot(discord.Client):
         assert self._answerer is not None
         try:
             await self._answerer.say(message, text)
-        except discord.HTTPException as exc:
-            log.warning("discord.report_failed message=%s status=%s", message.id, exc.status)
+        except REFUSALS as exc:
+            log.warning("discord.report_failed message=%s %s", message.id, fields(exc))
 
     async def shutdown(self) -> None:
         """Cancel the answers in progress, wait for them, then close the gateway."""
@@ -221,6 +230,10 @@ async def _serve(config: AssistantConfig, settings: DiscordSettings, token: str,
             ) from exc
         except (aiohttp.ClientError, OSError) as exc:
             raise DiscordLoginFailed(f"cannot reach Discord to log in: {exc}") from exc
+        except discord.RateLimited as exc:
+            raise DiscordLoginFailed(
+                f"Discord is rate-limiting the bot: start it again in {exc.retry_after:.0f} s"
+            ) from exc
         # Awaited below, so its error (a refused intent) leaves `run` as itself.
         gateway = asyncio.create_task(_connect(bot, stop))
         try:

@@ -20,6 +20,7 @@ from typing import Literal
 import discord
 
 from assistant.discord_bot.attachments import read_text
+from assistant.discord_bot.refusal import REFUSALS, fields
 from assistant.llm import Message
 
 log = logging.getLogger(__name__)
@@ -161,8 +162,8 @@ class Chains:
             return
         try:
             node.parent = await self._parent(message)
-        except discord.HTTPException as exc:
-            log.info("discord.parent_unavailable message=%s status=%s", message.id, exc.status)
+        except REFUSALS as exc:
+            log.info("discord.parent_unavailable message=%s %s", message.id, fields(exc))
             node.parent = None
             node.warnings = (*node.warnings, "an earlier message could not be fetched")
 

@@ -16,6 +16,7 @@ from typing import Any
 import discord
 
 from assistant.discord_bot.clock import Clock
+from assistant.discord_bot.refusal import REFUSALS, fields
 from assistant.policy import ConfirmationRequest
 
 log = logging.getLogger(__name__)
@@ -142,5 +143,5 @@ class ButtonConfirm:
             await message.edit(
                 content=content, view=None, allowed_mentions=discord.AllowedMentions.none(), suppress=True
             )
-        except discord.HTTPException as exc:
-            log.warning("discord.confirm_edit_failed message=%s status=%s", message.id, exc.status)
+        except REFUSALS as exc:
+            log.warning("discord.confirm_edit_failed message=%s %s", message.id, fields(exc))

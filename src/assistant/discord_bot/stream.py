@@ -14,6 +14,7 @@ from typing import Self
 import discord
 
 from assistant.discord_bot.clock import Clock
+from assistant.discord_bot.refusal import REFUSALS, fields
 from assistant.discord_bot.split import DISCORD_LIMIT, split
 
 log = logging.getLogger(__name__)
@@ -103,9 +104,7 @@ class LiveMessage:
                 self._back_off(_retry_after(exc))
                 return
             # The message was deleted or cannot be edited: stop trying, keep streaming the rest.
-            log.warning(
-                "discord.edit_failed message=%s status=%s code=%s", self.message.id, exc.status, exc.code
-            )
+            log.warning("discord.edit_failed message=%s %s", self.message.id, fields(exc))
             self._shown = self._wanted = text
             return
         self._shown = text
@@ -160,8 +159,8 @@ class Reply:
             if chunk != live.shown:
                 try:
                     await edit_text(live.message, chunk)
-                except discord.HTTPException as exc:
-                    log.warning("discord.edit_failed message=%s status=%s", live.message.id, exc.status)
+                except REFUSALS as exc:
+                    log.warning("discord.edit_failed message=%s %s", live.message.id, fields(exc))
 
     async def show(self, text: str) -> None:
         """Show `text` in full: edit the messages already posted, post new ones for the overflow,
@@ -172,8 +171,8 @@ class Reply:
             extra.drop()
             try:
                 await extra.message.delete()
-            except discord.HTTPException as exc:
-                log.warning("discord.delete_failed message=%s status=%s", extra.message.id, exc.status)
+            except REFUSALS as exc:
+                log.warning("discord.delete_failed message=%s %s", extra.message.id, fields(exc))
         for index, chunk in enumerate(chunks):
             body = chunk if chunk.strip() else _BLANK
             if index < len(self._live):

@@ -6,6 +6,8 @@ import discord
 import pytest
 from fakes.discord_gateway import FakeClock, FakeDiscord
 
+from assistant.discord_bot.bot import MAX_RATELIMIT_TIMEOUT_S
+
 
 @pytest.fixture
 def anyio_backend() -> str:
@@ -14,9 +16,9 @@ def anyio_backend() -> str:
 
 @pytest.fixture
 async def fake_discord() -> AsyncIterator[FakeDiscord]:
-    """A client logged in to the fake Discord; it raises RateLimited for waits over 30 s."""
+    """A client logged in to the fake Discord; like the bot's, it raises RateLimited for waits over 30 s."""
     async with FakeDiscord() as fake:
-        client = discord.Client(intents=discord.Intents.none(), max_ratelimit_timeout=30)
+        client = discord.Client(intents=discord.Intents.none(), max_ratelimit_timeout=MAX_RATELIMIT_TIMEOUT_S)
         await fake.log_in(client)
         try:
             yield fake

@@ -5,7 +5,7 @@ import asyncio
 import discord
 import pytest
 from fakes.discord_gateway import FakeClock, FakeDiscord
-from fakes.discord_rest import Request
+from fakes.discord_rest import Request, rate_limited
 
 from assistant.discord_bot.confirm import ButtonConfirm, describe
 from assistant.policy import ConfirmationRequest
@@ -131,6 +131,19 @@ async def test_a_cancelled_wait_records_the_no(fake_discord: FakeDiscord, clock:
     (edit,) = await fake_discord.requests_where(edits)
     assert edit.json is not None
     assert edit.json["content"].endswith("⏱️ no answer: denied")
+
+
+async def test_a_long_429_on_the_denied_note_does_not_end_the_cancellation(
+    fake_discord: FakeDiscord, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    _, task, message, _ = await asking(fake_discord, clock)
+    fake_discord.fail_next(edits, rate_limited(120.0))
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    (edit,) = await fake_discord.requests_where(edits)
+    assert edit.status == 429
+    assert f"discord.confirm_edit_failed message={message.id} status=429 retry_after=120.0" in caplog.text
 
 
 def test_long_arguments_are_attached_in_full() -> None:
