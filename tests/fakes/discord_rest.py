@@ -19,7 +19,9 @@ end (`Via: 1.1 google`), which discord.py checks before it trusts a 429. Attachm
 the same port in place of the CDN.
 
 Every request is recorded with the status it got; `fail_next` answers the next matching request with
-a scripted answer. Tests wait on `requests_where` (an asyncio.Condition), never on time.
+a scripted answer, and `hold_next` keeps it waiting (a request Discord has received but not yet
+answered) until the test releases it. Tests wait on `requests_where` (an asyncio.Condition) and on a
+hold's `arrived`, never on time.
 """
 
 import asyncio
@@ -98,6 +100,22 @@ def _unauthorized() -> Answer:
 
 
 @dataclass
+class Hold:
+    """A request kept waiting before it is served: `arrived` is set when it comes, `release()` lets it on.
+
+    Once it has arrived it is served even if the client stops waiting, as Discord carries out a request
+    it has received whether or not anyone reads the answer.
+    """
+
+    match: Callable[[Request], bool]
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    released: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def release(self) -> None:
+        self.released.set()
+
+
+@dataclass
 class _Bucket:
     remaining: int
     resets_at: float
@@ -171,6 +189,7 @@ class DiscordRest:
         self._interactions: dict[str, _Interaction] = {}
         self.url = ""
         self._failures: list[tuple[Callable[[Request], bool], Answer]] = []
+        self._holds: list[Hold] = []
         self._buckets: dict[tuple[str, str], _Bucket] = {}
         self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
@@ -190,6 +209,8 @@ class DiscordRest:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         Route.BASE = self._base
+        for hold in self._holds:  # a request still held would keep the server from stopping
+            hold.release()
         if self._runner is not None:
             await self._runner.cleanup()
         if exc is None:
@@ -293,6 +314,12 @@ class DiscordRest:
         """Answer the next request that matches with `answer` instead of serving it."""
         self._failures.append((match, answer))
 
+    def hold_next(self, match: Callable[[Request], bool]) -> Hold:
+        """Keep the next request that matches waiting, unanswered, until the test calls `release()`."""
+        hold = Hold(match)
+        self._holds.append(hold)
+        return hold
+
     # -- serving --------------------------------------------------------------------------------------
 
     def _app(self) -> web.Application:
@@ -337,6 +364,7 @@ class DiscordRest:
             call = await _read(http)
             body = call.json if isinstance(call.json, dict) else None
             request = Request(http.method, path, body, call.params, call.files, str(http.url))
+            await self._wait_if_held(request)
             headers: dict[str, str] = {}
             answer = self._scripted(request)
             if answer is None and authorized and http.headers.get("Authorization") != f"Bot {self.token}":
@@ -357,6 +385,13 @@ class DiscordRest:
             return await self._answer(request, answer, headers)
 
         return serve
+
+    async def _wait_if_held(self, request: Request) -> None:
+        for hold in self._holds:
+            if not hold.arrived.is_set() and hold.match(request):
+                hold.arrived.set()
+                await hold.released.wait()
+                return
 
     def _scripted(self, request: Request) -> Answer | None:
         for index, (match, answer) in enumerate(self._failures):

@@ -342,6 +342,26 @@ async def test_shutdown_marks_an_unfinished_answer_and_its_prompt(llm_server: Fa
         assert r.embeds_suppressed()
 
 
+async def test_a_turn_cancelled_while_its_prompt_is_posted_still_denies_the_prompt(
+    llm_server: FakeOpenAI,
+) -> None:
+    llm_server.script(oa.tool_calls(("desk__send", '{"to": "ada@example.com", "body": "hi"}')))
+    async with rig(llm_server.url) as r:
+        dm = r.discord.dm(r.owner)
+        held = r.discord.hold_next(lambda q: q.json is not None and bool(q.json.get("components")))
+        answering = asyncio.create_task(r.bot.handle(r.discord.post(dm, r.owner, "say hi to Ada")))
+        await held.arrived.wait()  # Discord has the prompt but has not answered yet
+        answering.cancel()  # as shutdown cancels each answer
+        held.release()
+        with pytest.raises(asyncio.CancelledError):
+            await answering
+        answer, prompt = r.answers()
+        assert answer.startswith("⚠️ interrupted: the bot is stopping")
+        assert prompt.endswith("⏱️ no answer: denied")
+        assert all(m["components"] == [] for m in r.bot_messages())
+        assert r.embeds_suppressed()
+
+
 async def test_a_long_429_on_an_edit_defers_it_on_the_bots_clock(llm_server: FakeOpenAI) -> None:
     llm_server.script(oa.text("one two three four", pieces=4))
     async with rig(llm_server.url) as r:

@@ -1,8 +1,9 @@
 """Tool confirmations as a message with Approve/Deny buttons that only an owner can press.
 
 The message shows the exact tool and arguments (the full JSON is attached when it is too long to show).
-No answer before the timeout is a no. The decision, and later the call's outcome, are edited into the
-same message, so the channel keeps a record of every outbound action.
+No answer before the timeout is a no, and so is a wait cancelled at any point, even mid-post. The
+decision, and later the call's outcome, are edited into the same message, so the channel keeps a
+record of every outbound action and no prompt is left with live buttons.
 """
 
 import asyncio
@@ -104,16 +105,21 @@ class ButtonConfirm:
     async def __call__(self, request: ConfirmationRequest) -> bool:
         text, attachment = describe(request)
         view = Approval(self._owners, text)
-        message = await self._post(text, view, attachment)
+        # Shielded: Discord may post a prompt whose post was cancelled, so the post always runs to its end.
+        posting = asyncio.ensure_future(self._post(text, view, attachment))
         try:
+            message = await asyncio.shield(posting)
             async with asyncio.TaskGroup() as tasks:
                 timer = tasks.create_task(self._expire(view))
                 allowed = await view.answer
                 timer.cancel()
         except asyncio.CancelledError:
-            # The agent gave up waiting (its own timeout, or shutdown): record the no, then go on cancelling.
+            # The agent gave up (its own timeout, the turn cut short, shutdown), perhaps mid-post: once the
+            # prompt is up, record the no and take its buttons away, then go on cancelling.
             view.stop()
-            await asyncio.shield(self._note(message, f"{text}\n⏱️ no answer: denied"))
+            await asyncio.wait([posting])
+            if not posting.cancelled() and posting.exception() is None:
+                await asyncio.shield(self._note(posting.result(), f"{text}\n⏱️ no answer: denied"))
             raise
         if not timer.cancelled():
             await self._note(message, f"{text}\n⏱️ no answer in {self._timeout_s:g} s: denied")

@@ -5,7 +5,7 @@ import asyncio
 import discord
 import pytest
 from fakes.discord_gateway import FakeClock, FakeDiscord
-from fakes.discord_rest import Request, rate_limited
+from fakes.discord_rest import Answer, Request, rate_limited
 
 from assistant.discord_bot.confirm import ButtonConfirm, describe
 from assistant.policy import ConfirmationRequest
@@ -18,6 +18,10 @@ REQUEST = ConfirmationRequest(
     arguments={"to": "ada@example.com", "body": "Hi ```quoted``` <@&1234> @everyone"},
     reason="the tool can change things or reach outside",
 )
+
+
+def posts(request: Request) -> bool:
+    return request.method == "POST" and request.path.endswith("/messages")
 
 
 def callbacks(request: Request) -> bool:
@@ -131,6 +135,43 @@ async def test_a_cancelled_wait_records_the_no(fake_discord: FakeDiscord, clock:
     (edit,) = await fake_discord.requests_where(edits)
     assert edit.json is not None
     assert edit.json["content"].endswith("⏱️ no answer: denied")
+
+
+async def cancelled_mid_post(fake: FakeDiscord, clock: FakeClock) -> None:
+    """Ask, and cancel the wait while Discord holds the prompt's post unanswered; it must stay cancelled."""
+    owner = fake.user_payload("owner")
+    dm = fake.dm(owner)
+
+    async def post(text: str, view: discord.ui.View, file: discord.File | None) -> discord.Message:
+        return await dm.send(text, view=view, allowed_mentions=discord.AllowedMentions.none())
+
+    confirm = ButtonConfirm(post, frozenset({int(str(owner["id"]))}), clock, 120.0)
+    held = fake.hold_next(posts)
+    task = asyncio.create_task(confirm(REQUEST))
+    await held.arrived.wait()
+    task.cancel()
+    held.release()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await fake.requests_where(posts)
+
+
+async def test_a_wait_cancelled_while_the_prompt_is_posted_still_denies_it(
+    fake_discord: FakeDiscord, clock: FakeClock
+) -> None:
+    await cancelled_mid_post(fake_discord, clock)
+    (prompt,) = fake_discord.messages.values()
+    assert prompt["content"].endswith("⏱️ no answer: denied")
+    assert prompt["components"] == []
+
+
+async def test_a_wait_cancelled_while_discord_refuses_the_prompt_stays_cancelled(
+    fake_discord: FakeDiscord, clock: FakeClock
+) -> None:
+    fake_discord.fail_next(posts, Answer(403, {"message": "Missing Permissions", "code": 50013}))
+    await cancelled_mid_post(fake_discord, clock)
+    assert fake_discord.messages == {}
+    assert not [r for r in fake_discord.requests if edits(r)]
 
 
 async def test_a_long_429_on_the_denied_note_does_not_end_the_cancellation(
