@@ -1,7 +1,8 @@
 """One real round trip: `assistant chat` -> swapd -> llama-server on the tiny model, answer streamed.
 
 swapd runs with the demo's tiers (examples/swapd-demo.toml) on a free port and a private control
-socket; the chat's /tier follows a real swap over the control API's event stream.
+socket; the chat's /tier follows a real swap over the control API's event stream. Each test first
+swaps to the tier it starts from (`settle`), so they pass in any order.
 """
 
 import os
@@ -64,23 +65,41 @@ def swapd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]
         log.close()
 
 
-def test_an_answer_streams_through_swapd_to_the_terminal_and_tier_swaps(
-    swapd: tuple[str, Path], tmp_path: Path
-) -> None:
-    url, socket = swapd
-    config = tmp_path / "assistant.toml"
-    config.write_text(
-        f'[llm]\nurl = "{url}"\ncontrol_socket = "{socket}"\nmax_tokens = 24\ntemperature = 0\n'
-        "[chat]\nreply_reserve_tokens = 128\n"
-    )
-    done = subprocess.run(
+def settle(socket: Path, tier: str) -> None:
+    """A test's starting point: `tier` ready, swapped to if another one is."""
+    transport = httpx.HTTPTransport(uds=str(socket))
+    with httpx.Client(transport=transport, base_url="http://swapd", timeout=60) as control:
+        assert control.post("/swapd/swap", json={"tier": tier}).status_code == 202
+
+        def ready() -> bool:
+            status = control.get("/swapd/status").json()
+            return bool(status["tier"] == tier and status["state"] == "ready")
+
+        wait_until(ready, timeout=120, what=f"{tier} ready")
+
+
+def chat(config: Path, text: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
         [sys.executable, "-m", "assistant", "chat", "--config", str(config)],
-        input="In one word, what color is the sky?\n/tier balanced\n/status\nAnd grass?\n",
+        input=text,
         capture_output=True,
         text=True,
         timeout=240,
         check=False,
     )
+
+
+def test_an_answer_streams_through_swapd_to_the_terminal_and_tier_swaps(
+    swapd: tuple[str, Path], tmp_path: Path
+) -> None:
+    url, socket = swapd
+    settle(socket, "fast")
+    config = tmp_path / "assistant.toml"
+    config.write_text(
+        f'[llm]\nurl = "{url}"\ncontrol_socket = "{socket}"\nmax_tokens = 24\ntemperature = 0\n'
+        "[chat]\nreply_reserve_tokens = 128\n"
+    )
+    done = chat(config, "In one word, what color is the sky?\n/tier balanced\n/status\nAnd grass?\n")
     out = done.stdout
     assert done.returncode == 0, done.stderr
     first, second = out.split("you> /tier balanced")

@@ -1,7 +1,8 @@
 """swapd on the real llama-server and the tiny model: swaps under load, rollback, crashes, restarts.
 
 Each tier passes `--alias <tier>`, so the `model` field of every streamed chunk names the
-llama-server that really produced it, not just the header swapd adds.
+llama-server that really produced it, not just the header swapd adds. One daemon serves the whole
+module; each test first puts it in the state it starts from (`Daemon.settle`), so any order works.
 """
 
 import json
@@ -55,6 +56,17 @@ class Daemon:
         with self.control() as client:
             data: dict[str, Any] = client.get("/swapd/status").json()
             return data
+
+    def settle(self, tier: str) -> dict[str, Any]:
+        """A test's starting point: swapd running, nothing pinned, `tier` ready (swapped to if need be)."""
+        if self.process is None or self.process.poll() is not None:
+            self.start()
+        with self.control() as client:
+            assert client.post("/swapd/unpin", json={}).status_code == 200
+        wait_until(lambda: self.status()["state"] in ("ready", "failed"), 60, "a settled tier")
+        if self.status()["tier"] != tier:
+            assert self.swap(tier)["ok"] is True
+        return self.wait_ready(tier)
 
     def wait_ready(self, tier: str) -> dict[str, Any]:
         wait_until(
@@ -132,7 +144,7 @@ def stream_chat(url: str, model: str | None) -> tuple[str, list[str], str]:
 
 
 def test_swap_while_16_clients_stream_loses_nothing(daemon: Daemon) -> None:
-    daemon.wait_ready("fast")
+    daemon.settle("fast")
     with ThreadPoolExecutor(CLIENTS) as pool:
         futures = [pool.submit(stream_chat, daemon.url, None) for _ in range(CLIENTS)]
         wait_until(lambda: daemon.status()["in_flight"].get("fast", 0) > 0, 30, "streams in flight")
@@ -150,19 +162,21 @@ def test_swap_while_16_clients_stream_loses_nothing(daemon: Daemon) -> None:
 
 
 def test_policy_on_demand_and_pin(daemon: Daemon) -> None:
-    daemon.wait_ready("deep")
+    daemon.settle("deep")
     header, models, _ = stream_chat(daemon.url, "fast")
     assert (header, set(models)) == ("fast", {"fast"})
-    with daemon.control() as client:
-        assert client.post("/swapd/pin", json={"tier": "fast"}).status_code == 202
-    header, models, _ = stream_chat(daemon.url, "deep")
-    assert (header, set(models)) == ("fast", {"fast"}), "pinned: a request naming deep is served by fast"
-    with daemon.control() as client:
-        client.post("/swapd/unpin", json={})
+    try:
+        with daemon.control() as client:
+            assert client.post("/swapd/pin", json={"tier": "fast"}).status_code == 202
+        header, models, _ = stream_chat(daemon.url, "deep")
+        assert (header, set(models)) == ("fast", {"fast"}), "pinned: a request naming deep is served by fast"
+    finally:
+        with daemon.control() as client:
+            client.post("/swapd/unpin", json={})
 
 
 def test_failed_load_rolls_back_to_the_previous_tier(daemon: Daemon) -> None:
-    before = daemon.wait_ready("fast")
+    before = daemon.settle("fast")
     failed = daemon.swap("broken")
     assert failed["ok"] is False and "exited with" in failed["error"]
     daemon.wait_ready("fast")
@@ -172,7 +186,7 @@ def test_failed_load_rolls_back_to_the_previous_tier(daemon: Daemon) -> None:
 
 
 def test_sigkilled_llama_server_is_restarted(daemon: Daemon) -> None:
-    daemon.wait_ready("fast")
+    daemon.settle("fast")
     victim = daemon.llama_pid()
     os.kill(victim, signal.SIGKILL)
     wait_until(lambda: daemon.llama_pid() != victim, 30, "a new llama-server")
@@ -182,6 +196,7 @@ def test_sigkilled_llama_server_is_restarted(daemon: Daemon) -> None:
 
 
 def test_restarted_swapd_comes_back_on_the_persisted_tier(daemon: Daemon) -> None:
+    daemon.settle("fast")
     assert daemon.swap("deep")["ok"] is True
     daemon.stop()
     daemon.start()

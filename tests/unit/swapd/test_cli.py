@@ -1,4 +1,8 @@
-"""`swapd serve` as a real process with fake tiers, driven by `swapctl` over the control socket."""
+"""`swapd serve` as a real process with fake tiers, driven by `swapctl` over the control socket.
+
+One daemon serves the module; each test that depends on its state first settles it (`Daemon.settle`),
+and the test that stops a daemon gets one of its own, so any order works.
+"""
 
 import json
 import re
@@ -8,6 +12,7 @@ import stat
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +42,12 @@ class Daemon:
         out = self.ctl("status", "--json").out
         return json.loads(out)["state"] if out else None
 
+    def settle(self, tier: str) -> None:
+        """A test's starting point: nothing pinned and `tier` ready, swapped to if need be."""
+        assert self.ctl("unpin").code == 0
+        result = self.ctl("swap", tier)
+        assert result.code == 0, result.err
+
 
 @dataclass
 class Result:
@@ -51,9 +62,9 @@ def secret(path: Path, value: str) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
-    tmp = tmp_path_factory.mktemp("swapd")
+@contextmanager
+def running(tmp: Path) -> Iterator[Daemon]:
+    """`swapd serve` in `tmp` with fast, deep and a broken tier, until its first tier is ready."""
     port = free_port()
     secret(tmp / "api-key", API_KEY)
     token = secret(tmp / "admin-token", ADMIN_TOKEN)
@@ -85,11 +96,19 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
         wait_until(lambda: d.state() == "ready", timeout=20, what="the first tier")
         yield d
     finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=20)
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
+    with running(tmp_path_factory.mktemp("swapd")) as d:
+        yield d
 
 
 def test_status_json_follows_the_contract(daemon: Daemon) -> None:
+    daemon.settle("fast")
     result = daemon.ctl("status", "--json")
     assert result.code == 0
     status = json.loads(result.out)
@@ -115,6 +134,7 @@ def test_control_socket_is_group_only(daemon: Daemon) -> None:
 
 
 def test_swap_shows_progress_until_ready_and_tiers_follow(daemon: Daemon) -> None:
+    daemon.settle("fast")
     result = daemon.ctl("deep")
     assert result.code == 0, result.err
     assert "deep ready in" in result.out
@@ -131,6 +151,7 @@ def test_swap_shows_progress_until_ready_and_tiers_follow(daemon: Daemon) -> Non
 
 
 def test_failed_swap_exits_1_with_the_reason_and_rolls_back(daemon: Daemon) -> None:
+    daemon.settle("fast")
     result = daemon.ctl("swap", "broken", "--json")
     assert result.code == 1
     assert result.err.startswith("swapctl: swap to broken failed: llama-server exited with 2 while loading")
@@ -139,15 +160,19 @@ def test_failed_swap_exits_1_with_the_reason_and_rolls_back(daemon: Daemon) -> N
 
 
 def test_pin_refuses_other_swaps_until_unpin(daemon: Daemon) -> None:
-    assert daemon.ctl("pin", "fast").code == 0
-    refused = daemon.ctl("deep")
-    assert refused.code == 1
-    assert refused.err == "swapctl: tier 'fast' is pinned; run `swapctl unpin` first (HTTP 409)\n"
-    assert "pinned to fast" in daemon.ctl("status").out
-    assert daemon.ctl("unpin").out == "unpinned\n"
+    daemon.settle("fast")
+    try:
+        assert daemon.ctl("pin", "fast").code == 0
+        refused = daemon.ctl("deep")
+        assert refused.code == 1
+        assert refused.err == "swapctl: tier 'fast' is pinned; run `swapctl unpin` first (HTTP 409)\n"
+        assert "pinned to fast" in daemon.ctl("status").out
+    finally:
+        assert daemon.ctl("unpin").out == "unpinned\n"
 
 
 def test_logs_show_llama_server_output(daemon: Daemon) -> None:
+    daemon.settle("fast")
     result = daemon.ctl("logs", "-n", "500")
     assert result.code == 0
     assert "server is listening on" in result.out
@@ -165,6 +190,7 @@ def test_errors_are_one_line_on_stderr_with_exit_1(daemon: Daemon, tmp_path: Pat
 
 
 def test_remote_use_needs_the_admin_token(daemon: Daemon) -> None:
+    daemon.settle("fast")
     remote = ["--url", daemon.url, "--token-file", str(daemon.token_file), "status", "--json"]
     result = CliRunner().invoke(swapctl, remote)
     assert result.exit_code == 0 and json.loads(result.stdout)["state"]
@@ -173,6 +199,7 @@ def test_remote_use_needs_the_admin_token(daemon: Daemon) -> None:
 
 
 def test_proxy_answers_on_the_lan_port(daemon: Daemon) -> None:
+    daemon.settle("fast")
     reply = httpx.post(
         f"{daemon.url}/v1/chat/completions",
         json={"messages": [{"role": "user", "content": "hi"}], "max_tokens": 2},
@@ -183,9 +210,12 @@ def test_proxy_answers_on_the_lan_port(daemon: Daemon) -> None:
 
 
 def test_history_lists_the_swaps_with_their_phases(daemon: Daemon) -> None:
+    daemon.settle("deep")
+    daemon.settle("fast")
     swaps = json.loads(daemon.ctl("history", "--json", "-n", "50").out)
-    assert swaps and {"at", "from", "to", "took_s", "phases", "ok", "error"} <= set(swaps[-1])
-    assert any(s["to"] == "broken" and not s["ok"] for s in swaps) or any(s["to"] == "deep" for s in swaps)
+    assert {"at", "from", "to", "took_s", "phases", "ok", "error"} <= set(swaps[-1])
+    assert (swaps[-1]["from"], swaps[-1]["to"], swaps[-1]["ok"]) == ("deep", "fast", True)
+    assert {"stop", "load", "health"} <= set(swaps[-1]["phases"])
     text = daemon.ctl("history", "-n", "1").out
     assert text.count("\n") == 1 and " -> " in text
 
@@ -197,6 +227,7 @@ def test_every_command_has_help_with_an_example(command: str) -> None:
 
 
 def test_status_watch_prints_state_changes_and_swaps_as_they_happen(daemon: Daemon) -> None:
+    daemon.settle("fast")
     watcher = subprocess.Popen(
         [
             sys.executable,
@@ -230,14 +261,19 @@ def test_status_watch_prints_state_changes_and_swaps_as_they_happen(daemon: Daem
     assert any(re.match(r"swap +\w+ -> \w+ in [\d.]+ s", line) for line in seen)
 
 
-def test_unload_then_sigterm_stops_everything_and_leaks_no_secret(daemon: Daemon) -> None:
-    assert daemon.ctl("unload").code == 0
-    wait_until(lambda: daemon.state() == "stopped", timeout=20, what="the unload")
-    wait_until(lambda: "listening on" in daemon.ctl("logs", "--companion", "fim").out, 20, "the companion")
-    companion = re.findall(r"listening on (http://[\d.:]+)", daemon.ctl("logs", "--companion", "fim").out)[-1]
-    assert httpx.get(f"{companion}/health").status_code == 200, "the companion outlived the unload"
-    daemon.process.send_signal(signal.SIGTERM)
-    assert daemon.process.wait(timeout=20) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal it caught
+def test_unload_then_sigterm_stops_everything_and_leaks_no_secret(tmp_path: Path) -> None:
+    with running(tmp_path) as daemon:  # its own: this test ends the daemon
+        assert daemon.ctl("unload").code == 0
+        wait_until(lambda: daemon.state() == "stopped", timeout=20, what="the unload")
+        wait_until(
+            lambda: "listening on" in daemon.ctl("logs", "--companion", "fim").out, 20, "the companion"
+        )
+        logs = daemon.ctl("logs", "--companion", "fim").out
+        companion = re.findall(r"listening on (http://[\d.:]+)", logs)[-1]
+        assert httpx.get(f"{companion}/health").status_code == 200, "the companion outlived the unload"
+        daemon.process.send_signal(signal.SIGTERM)
+        # uvicorn re-raises the signal it caught
+        assert daemon.process.wait(timeout=20) in (0, -signal.SIGTERM)
     with pytest.raises(httpx.TransportError):
         httpx.get(f"{companion}/health")
     assert not daemon.socket.exists()
