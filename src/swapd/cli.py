@@ -275,12 +275,15 @@ def _follow_swap(client: httpx.Client, path: str, body: dict[str, object], tier:
 
 @main.command()
 @click.argument("tier")
-@click.option("--force", is_flag=True, help="Cancel in-flight requests instead of letting them finish.")
+@click.option("--force", is_flag=True, help="Cancel the old tier's requests instead of waiting for them.")
 @click.option("--no-wait", is_flag=True, help="Return once swapd accepted the swap.")
 @json_option
 @click.pass_obj
 def swap(target: Target, tier: str, force: bool, no_wait: bool, as_json: bool) -> None:
     """Swap to TIER and show progress until it is ready; exits 1 with the reason if it fails.
+
+    Requests running on the old tier finish first, however long they take, unless --force
+    (or the config's drain_grace_s) cancels them.
 
     \b
     Example: swapctl swap deep      (or just: swapctl deep)

@@ -162,7 +162,9 @@ class Config(Frozen):
     llama_server: FileRef
     default_tier: str | None = None
     policy: Policy = Policy.ON_DEMAND
-    drain_grace_s: float = Field(30.0, ge=0)
+    # Unset: a swap waits for every request in flight on the old tier to end on its own. Set: requests
+    # still running this long after the drain began are cancelled (as `swapctl --force` does at once).
+    drain_grace_s: float | None = Field(None, ge=0)
     stop_timeout_s: float = Field(10.0, gt=0)
     max_queue: int = Field(64, ge=0)
     # Anti-thrash: requests for the active tier that may go ahead of an older request for another tier

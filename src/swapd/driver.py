@@ -113,6 +113,7 @@ class Driver:
             max_queue=config.max_queue,
             batch_limit=config.batch_limit,
             residency=config.min_residency_s > 0,
+            drain_limit=config.drain_grace_s is not None,
         )
         self.state = swap.State()
         self._inbox: asyncio.Queue[swap.Event] = asyncio.Queue()
@@ -173,12 +174,11 @@ class Driver:
         self.state, actions = swap.step(self.rules, self.state, event)
         for action in actions:
             self._do(action)
-        if (before.phase, before.current, before.goal) != (
-            self.state.phase,
-            self.state.current,
-            self.state.goal,
-        ):
+        s = self.state
+        if (before.phase, before.current, before.goal) != (s.phase, s.current, s.goal):
             self._phase_changed(before)
+        elif s.phase is swap.Phase.DRAINING and before.count(s.current or "") != s.count(s.current or ""):
+            self._publish_state(None)  # a drain may wait minutes: show each request that ends
 
     def _spawn(self, coro: "asyncio.Future[None] | asyncio.Task[None] | object") -> asyncio.Task[None]:
         assert self._tg is not None
@@ -211,6 +211,7 @@ class Driver:
                         held.cancel(message)
                 log.info(line("requests.cancelled", count=len(rids), why=message))
             case swap.ArmDrainTimer(epoch=epoch):
+                assert self._config.drain_grace_s is not None  # armed only with a drain limit
                 self._spawn(self._after(self._config.drain_grace_s, swap.DrainExpired(epoch)))
             case swap.ArmRestart(gen=gen, attempt=attempt):
                 delay = min(

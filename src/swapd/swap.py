@@ -9,6 +9,10 @@ tier may go ahead of an older request for another tier, at most `batch_limit` of
 (A B A B is served A A B B; 0 keeps strict FIFO), so no tier starves. After a tier becomes ready it
 stays at least the minimum residency before a request (not an operator) may swap it away. Within a
 tier the order is always FIFO.
+
+A swap drains the old tier: requests in flight on it run to their end, however long they take.
+Only a forced swap, or a configured drain limit (`drain_grace_s`) running out, cancels them
+(decision 0011).
 """
 
 from collections.abc import Mapping
@@ -56,6 +60,7 @@ class Rules:
     max_queue: int
     batch_limit: int = 0  # requests for the active tier that may pass an older one for another tier
     residency: bool = False  # hold a freshly loaded tier until ResidencyOver before a request swaps it
+    drain_limit: bool = False  # a drain cancels what is still running at DrainExpired; else it waits
 
 
 @dataclass(frozen=True)
@@ -370,7 +375,7 @@ def _settle(r: Rules, s: State, acts: list[Action]) -> State:
                 acts.append(
                     CancelInFlight(rids, f"cancelled by a forced swap to {s.goal!r}; retry the request")
                 )
-            elif rids:
+            elif rids and r.drain_limit:
                 acts.append(ArmDrainTimer(s.drain_epoch))
         elif s.phase is Phase.DRAINING and s.goal == s.current:  # swapped back before the drain ended
             s = _move(s, Phase.READY, force=False)
@@ -417,13 +422,15 @@ def _swap_to(s: State, tier: str, force: bool, cid: int, acts: list[Action]) -> 
         return s
     if s.goal == tier:
         acts.append(Answer(cid, True, f"joined the swap to {tier}"))
-        s = replace(s, restart_pending=False)
-        if force and s.phase is Phase.DRAINING:
-            rids = tuple(rid for rid, t in s.in_flight.items() if t == s.current)
-            acts.append(CancelInFlight(rids, f"cancelled by a forced swap to {tier!r}; retry the request"))
-        return replace(s, force=s.force or force)
-    acts.append(Answer(cid, True, f"swapping to {tier}"))
-    return replace(_retarget(replace(s, rolling_back=False), tier, acts), force=force)
+        s = replace(s, restart_pending=False, force=s.force or force)
+    else:
+        acts.append(Answer(cid, True, f"swapping to {tier}"))
+        s = replace(_retarget(replace(s, rolling_back=False), tier, acts), force=force)
+    # A drain already under way (to this tier or another) is cut short by a forced swap away from it.
+    rids = tuple(rid for rid, t in s.in_flight.items() if t == s.current)
+    if force and s.phase is Phase.DRAINING and tier != s.current and rids:
+        acts.append(CancelInFlight(rids, f"cancelled by a forced swap to {tier!r}; retry the request"))
+    return s
 
 
 def _load_failed(r: Rules, s: State, e: LoadFailed, acts: list[Action]) -> State:
@@ -474,7 +481,8 @@ def step(r: Rules, s: State, e: Event) -> tuple[State, list[Action]]:
             if s.swap is not None and s.swap.to == s.current:
                 acts.append(SwapEnded(s.swap.frm, s.current, True, None))
                 s = replace(s, swap=None)
-            s = _move(s, Phase.READY, last=s.current, rolling_back=False, held=r.residency)
+            # The swap that loaded it is over, forced or not: a later drain is a new decision.
+            s = _move(s, Phase.READY, last=s.current, rolling_back=False, held=r.residency, force=False)
             acts.append(Persist(s.current))
             if r.residency:
                 acts.append(ArmResidency(s.gen))
@@ -492,9 +500,11 @@ def step(r: Rules, s: State, e: Event) -> tuple[State, list[Action]]:
             s = replace(s, restart_pending=False)
         case ResidencyOver(gen=gen) if gen == s.gen and s.held:
             s = replace(s, held=False)
-        case DrainExpired(epoch=epoch) if epoch == s.drain_epoch and s.phase is Phase.DRAINING:
+        case DrainExpired(epoch=epoch) if (
+            r.drain_limit and epoch == s.drain_epoch and s.phase is Phase.DRAINING
+        ):
             rids = tuple(rid for rid, t in s.in_flight.items() if t == s.current)
-            acts.append(CancelInFlight(rids, "cancelled: the drain grace time before a swap ran out; retry"))
+            acts.append(CancelInFlight(rids, "cancelled: the swap's drain_grace_s ran out; retry"))
         case (
             Loaded() | LoadFailed() | Stopped() | Crashed() | RestartDue() | DrainExpired() | ResidencyOver()
         ):

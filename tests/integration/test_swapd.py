@@ -113,7 +113,7 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
     config = tmp / "swapd.toml"
     config.write_text(
         f'listen = "127.0.0.1"\nport = {port}\ncontrol_socket = "control.sock"\nstate_dir = "state"\n'
-        'llama_server = "bundled"\ndrain_grace_s = 60\nmax_queue = 64\n[gpu]\nbackend = "none"\n'
+        'llama_server = "bundled"\nmax_queue = 64\n[gpu]\nbackend = "none"\n'
         + tier("fast", 4096, 4)
         + tier("deep", 2048, 4)
         + tier("broken", 1024, 1, model=str(tmp / "missing.gguf"))
@@ -204,3 +204,30 @@ def test_restarted_swapd_comes_back_on_the_persisted_tier(daemon: Daemon) -> Non
     assert status["last_swap"]["from"] is None, "it booted straight into deep"
     header, _, _ = stream_chat(daemon.url, None)
     assert header == "deep"
+
+
+def test_issue_13_a_swap_waits_for_a_stream_that_is_still_producing(daemon: Daemon) -> None:
+    daemon.settle("fast")
+    body = {
+        "messages": [{"role": "user", "content": "Write a long story about a lighthouse."}],
+        "max_tokens": 900,
+        "ignore_eos": True,  # llama-server's own option: produce all 900 tokens
+        "stream": True,
+    }
+    with httpx.stream("POST", f"{daemon.url}/v1/chat/completions", json=body, timeout=300) as reply:
+        data = (line for line in reply.iter_lines() if line.startswith("data: "))
+        next(data)  # it is producing tokens
+        with daemon.control() as client:
+            accepted = client.post("/swapd/swap", json={"tier": "deep"})
+        assert accepted.json()["state"] == "draining"
+        rest = list(data)
+    chunks = [json.loads(line[6:]) for line in rest[:-1]]
+    assert rest[-1] == "data: [DONE]"
+    assert not any("error" in chunk for chunk in chunks), "the stream was cancelled"
+    assert [c["choices"][0]["finish_reason"] for c in chunks if c["choices"]][-1] == "length"
+    assert {c["model"] for c in chunks} == {"fast"}
+    daemon.wait_ready("deep")
+    with daemon.control() as client:
+        last = client.get("/swapd/history").json()["swaps"][-1]
+    assert (last["from"], last["to"], last["ok"]) == ("fast", "deep", True)
+    assert "requests.cancelled" not in (daemon.config.parent / "swapd.log").read_text()

@@ -34,6 +34,11 @@ def test_demo_config_has_three_tiers_with_different_context_and_slots() -> None:
     assert config.gpu.backend == "none"
 
 
+def test_issue_13_by_default_a_drain_waits_with_no_time_limit() -> None:
+    assert configuration.parse(base()).drain_grace_s is None
+    assert configuration.parse(base(drain_grace_s=10)).drain_grace_s == 10
+
+
 @pytest.mark.parametrize(
     ("data", "line"),
     [

@@ -78,7 +78,6 @@ def test_swap_drains_in_flight_before_stopping_and_serves_waiters_from_the_new_t
     s, _ = run(ready(), swap.Arrive(1, None))
     s, acts = run(s, swap.SwapTo(10, "deep"), swap.Arrive(2, None), swap.Arrive(3, "deep"))
     assert s.phase is Phase.DRAINING
-    assert ArmDrainTimer(s.drain_epoch) in acts
     assert not any(isinstance(a, StopTier) for a in acts), "a running generation is never killed"
     s, acts = run(s, swap.Leave(1))
     assert StopTier(1, "fast") in acts
@@ -111,12 +110,42 @@ def test_forced_swap_cancels_in_flight_requests() -> None:
     assert StopTier(1, "fast") in acts
 
 
-def test_drain_grace_expiry_cancels_what_is_left_and_stale_timers_do_nothing() -> None:
-    s, _ = run(ready(), swap.Arrive(1, None), swap.SwapTo(9, "deep"))
-    stale, acts = run(s, swap.DrainExpired(s.drain_epoch - 1))
+def test_issue_13_without_a_drain_limit_a_swap_waits_for_every_running_request() -> None:
+    s, _ = run(ready(), swap.Arrive(1, None), swap.Arrive(2, None))
+    s, acts = run(s, swap.SwapTo(9, "deep"), swap.Arrive(3, "deep"))
+    assert s.phase is Phase.DRAINING
+    assert not any(isinstance(a, ArmDrainTimer | CancelInFlight) for a in acts)
+    s, acts = run(s, swap.DrainExpired(s.drain_epoch))  # no timer was armed; one arriving changes nothing
+    assert acts == [] and s.count("fast") == 2
+    s, acts = run(s, swap.Leave(1))
+    assert s.phase is Phase.DRAINING and acts == []
+    s, acts = run(s, swap.Leave(2))
+    assert acts == [StopTier(1, "fast")]
+
+
+def test_drain_limit_expiry_cancels_what_is_left_and_stale_timers_do_nothing() -> None:
+    rules = replace(RULES, drain_limit=True)
+    s, acts = run(ready(rules=rules), swap.Arrive(1, None), swap.SwapTo(9, "deep"), rules=rules)
+    assert ArmDrainTimer(s.drain_epoch) in acts
+    stale, acts = run(s, swap.DrainExpired(s.drain_epoch - 1), rules=rules)
     assert stale == s and acts == []
-    s, acts = run(s, swap.DrainExpired(s.drain_epoch))
-    assert acts == [CancelInFlight((1,), "cancelled: the drain grace time before a swap ran out; retry")]
+    s, acts = run(s, swap.DrainExpired(s.drain_epoch), rules=rules)
+    assert acts == [CancelInFlight((1,), "cancelled: the swap's drain_grace_s ran out; retry")]
+
+
+def test_a_forced_swap_cuts_short_a_drain_already_under_way_to_another_tier() -> None:
+    s, _ = run(ready(), swap.Arrive(1, None), swap.SwapTo(9, "deep"))
+    s, acts = run(s, swap.SwapTo(10, "balanced", force=True))
+    assert CancelInFlight((1,), "cancelled by a forced swap to 'balanced'; retry the request") in acts
+    s, acts = run(s, swap.SwapTo(11, "fast", force=True))  # back to the tier in use: nothing to cancel
+    assert s.phase is Phase.READY and not any(isinstance(a, CancelInFlight) for a in acts)
+
+
+def test_a_forced_swap_that_joined_a_load_does_not_force_a_later_drain() -> None:
+    s, _ = run(swap.State(), swap.SwapTo(0, "fast"), swap.SwapTo(1, "fast", force=True))
+    s, acts = run(s, swap.Loaded(s.gen), swap.Arrive(1, None), swap.Arrive(2, "deep"))
+    assert s.phase is Phase.DRAINING and s.count("fast") == 1, "the deep request swaps fast away"
+    assert not any(isinstance(a, CancelInFlight) for a in acts)
 
 
 def test_failed_load_rolls_back_and_refuses_only_the_requests_that_named_it() -> None:

@@ -4,12 +4,15 @@ A model of the driver stands in for the processes: it remembers which loads, sto
 pending and completes them when hypothesis says so. Invariants: at most one llama-server alive,
 no request lost, admission only to the live tier within its slots, a consistent state; and the
 anti-thrash rules: FIFO within a tier, at most `batch_limit` requests pass an older one for another
-tier, and a request never swaps a tier away during its minimum residency.
+tier, and a request never swaps a tier away during its minimum residency; and issue 13's drain: only a
+forced swap, or a configured drain limit running out, cancels a request.
 """
+
+from dataclasses import replace
 
 from hypothesis import settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from swapd import swap
 from swapd.config import Policy
@@ -43,6 +46,10 @@ class SwapMachine(RuleBasedStateMachine):
         self.admitted: dict[int, str] = {}
         self.apply(swap.SwapTo(0, "fast"))
 
+    @initialize(drain_limit=st.booleans())
+    def configure(self, drain_limit: bool) -> None:
+        self.rules = replace(self.rules, drain_limit=drain_limit)
+
     def apply(self, event: swap.Event) -> None:
         before = self.state
         self.state, actions = swap.step(self.rules, self.state, event)
@@ -70,9 +77,20 @@ class SwapMachine(RuleBasedStateMachine):
                     assert rid not in self.admitted
                     self.rejected.add(rid)
                 case swap.ArmDrainTimer(epoch=epoch):
+                    assert self.rules.drain_limit, "a drain timer without a drain limit"
                     self.drain_timers.append(epoch)
+                case swap.CancelInFlight():
+                    forced = isinstance(event, swap.SwapTo) and event.force
+                    timed_out = isinstance(event, swap.DrainExpired) and self.rules.drain_limit
+                    assert forced or timed_out, f"{event} cancelled requests that were still running"
                 case swap.ArmRestart(gen=gen):
                     self.restart_timers.append(gen)
+        s = self.state
+        accepted = any(isinstance(a, swap.Answer) and a.ok for a in actions)
+        if isinstance(event, swap.SwapTo) and event.force and accepted and event.tier != s.current:
+            cancelled = {rid for a in actions if isinstance(a, swap.CancelInFlight) for rid in a.rids}
+            running = {rid for rid, tier in s.in_flight.items() if tier == s.current}
+            assert running <= cancelled, "a forced swap left the old tier's requests running"
 
     @rule(tier=st.none() | tiers)
     def arrive(self, tier: str | None) -> None:
