@@ -89,6 +89,25 @@ def chat(config: Path, text: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def test_issue_13_the_demos_default_tier_answers_a_factual_question_briefly(
+    swapd: tuple[str, Path], tmp_path: Path
+) -> None:
+    url, socket = swapd
+    settle(socket, "fast")  # the demo's default_tier
+    demo = (EXAMPLES / "assistant-demo.toml").read_text()
+    demo = re.sub(r"(?m)^url = .*$", f'url = "{url}"', demo)
+    demo = re.sub(r"(?m)^control_socket = .*$", f'control_socket = "{socket}"', demo)
+    assert "../" not in demo, "a relative path left in the demo config would now point elsewhere"
+    config = tmp_path / "assistant.toml"
+    config.write_text(demo)
+    done = chat(config, "What is the capital of France?\n")
+    assert done.returncode == 0, done.stderr
+    answer = done.stdout.split("assistant> ", 1)[1].split("you> ", 1)[0].strip()
+    assert "Paris" in answer, done.stdout
+    assert len(answer) < 120, f"not short: {answer!r}"
+    assert "[error]" not in done.stdout, done.stdout
+
+
 def test_an_answer_streams_through_swapd_to_the_terminal_and_tier_swaps(
     swapd: tuple[str, Path], tmp_path: Path
 ) -> None:
@@ -103,7 +122,7 @@ def test_an_answer_streams_through_swapd_to_the_terminal_and_tier_swaps(
     out = done.stdout
     assert done.returncode == 0, done.stderr
     first, second = out.split("you> /tier balanced")
-    # Fast (Gemma 4 template) streams an answer; Balanced (Qwen 3.5 template) may think aloud only.
+    # Fast (the model's own template) streams an answer; Balanced (Qwen 3.5's) may think aloud only.
     assert re.search(r"(?m)^assistant> \S", first), out
     assert re.search(r"(?m)^assistant> \S|answered only in its reasoning", second), out
     assert "[error]" not in out, out

@@ -32,6 +32,10 @@ def test_demo_config_has_three_tiers_with_different_context_and_slots() -> None:
     assert len({(t.ctx_size, t.parallel) for t in config.tiers}) == 3
     assert config.state_dir == EXAMPLE.parent.parent / ".venv" / "swapd-demo" / "state"
     assert config.gpu.backend == "none"
+    assert config.tier(config.default).chat_template_file is None, (
+        "the default tier: the model's own template"
+    )
+    assert config.drain_grace_s is None, "a demo swap waits for answers in progress"
 
 
 def test_issue_13_by_default_a_drain_waits_with_no_time_limit() -> None:
