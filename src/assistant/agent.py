@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from assistant.config import ChatSettings
-from assistant.errors import StreamCut, StreamStalled, ToolFailed, UpstreamError
+from assistant.errors import StreamCut, StreamStalled, ToolFailed, UpstreamError, UpstreamUnreachable
 from assistant.leaked_calls import find_leaked_calls
 from assistant.llm import (
     Completion,
@@ -206,7 +206,11 @@ class Agent:
         tools = [spec.to_openai() for spec in specs]
         schemas = {spec.name: spec.input_schema for spec in specs}
         for step in range(1, self._settings.max_steps + 1):
-            messages, estimate, dropped = await self._fit(tools)
+            try:
+                messages, estimate, dropped = await self._fit(tools)
+            except UpstreamUnreachable as exc:
+                yield TurnFailed(str(exc))
+                return
             if dropped:
                 yield Notice(f"dropped the {dropped} oldest turn(s) to fit the context size")
             completion: Completion | None = None
@@ -313,6 +317,8 @@ class Agent:
             fixed = await self._tokens(system) + await self._tools_tokens(tools)
             turns = split_turns(self._history)
             sizes = [sum([await self._tokens(m) for m in turn]) for turn in turns]
+        except UpstreamUnreachable:
+            raise  # the turn fails with this one line; there is nothing to budget for
         except UpstreamError as exc:
             log.warning("agent.budget_unknown error=%s", exc)
             return [system, *self._history], None, 0

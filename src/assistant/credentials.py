@@ -29,21 +29,27 @@ def check_private(path: Path) -> None:
         )
 
 
-def read_secret(name: str, path: Path | None) -> str:
-    """The secret called `name`: its systemd credential if present, else the 0600 file at `path`."""
+def read_secret(name: str, path: Path | None, fix: str = "") -> str:
+    """The secret called `name`: its systemd credential if present, else the 0600 file at `path`.
+
+    `fix` is what a missing or empty secret's error tells the user to do, when a caller knows better
+    than the generic advice (which config key, which command comes next).
+    """
     from_systemd = credential_path(name)
     if from_systemd is not None:
         source = from_systemd
     elif path is not None:
         source = path.expanduser()
         if not source.is_file():
-            raise CredentialMissing(f"secret {name!r}: no file at {source}; create it with mode 0600")
+            raise CredentialMissing(
+                f"secret {name!r}: no file at {source}; {fix or 'create it with mode 0600'}"
+            )
         check_private(source)
     else:
         raise CredentialMissing(
-            f"secret {name!r} is not configured: set its file path or a systemd credential"
+            f"secret {name!r} is not configured: {fix or 'set its file path or a systemd credential'}"
         )
     value = source.read_text(encoding="utf-8").strip()
     if not value:
-        raise CredentialMissing(f"secret {name!r}: {source} is empty")
+        raise CredentialMissing(f"secret {name!r}: {source} is empty" + (f"; {fix}" if fix else ""))
     return value

@@ -45,6 +45,10 @@ class UpstreamError(AssistantError):
     """swapd or llama-server refused or failed a request."""
 
 
+class UpstreamUnreachable(UpstreamError):
+    """swapd could not be reached at all, or did not answer in time."""
+
+
 class StreamCut(AssistantError):
     """A streamed reply ended before the model finished it."""
 

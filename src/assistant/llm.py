@@ -17,7 +17,7 @@ from typing import Literal
 
 import httpx
 
-from assistant.errors import StreamCut, StreamStalled, UpstreamError
+from assistant.errors import StreamCut, StreamStalled, UpstreamError, UpstreamUnreachable
 
 log = logging.getLogger(__name__)
 
@@ -279,16 +279,18 @@ class LlmClient:
 
     @asynccontextmanager
     async def _open(self, method: str, path: str, body: JsonObject | None) -> AsyncIterator[httpx.Response]:
-        """An open streamed response; connection failures leave as UpstreamError."""
+        """An open streamed response; connection failures leave as UpstreamUnreachable."""
         request = self._http.build_request(
             method, self._base + path, json=body, headers=self._headers, timeout=self._timeout
         )
         try:
             response = await self._http.send(request, stream=True)
         except httpx.TimeoutException as exc:
-            raise UpstreamError(f"swapd at {self._base} did not answer: {type(exc).__name__}") from exc
+            raise UpstreamUnreachable(f"swapd at {self._base} did not answer: {type(exc).__name__}") from exc
         except httpx.TransportError as exc:
-            raise UpstreamError(f"cannot reach swapd at {self._base}: {exc or type(exc).__name__}") from exc
+            raise UpstreamUnreachable(
+                f"cannot reach swapd at {self._base}: {exc or type(exc).__name__}"
+            ) from exc
         try:
             yield response
         finally:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from fakes import openai_server as oa
 from fakes.openai_server import FakeOpenAI, serving
+from localhost import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -97,6 +98,18 @@ def test_the_end_of_input_ends_the_session_and_a_pending_confirmation_is_a_no(
     assert done.returncode == 0, done.stderr
     assert "✗ probe__echo: error: the user did not approve" in done.stdout
     assert "Understood." in done.stdout
+
+
+def test_issue_13_an_unreachable_swapd_is_one_error_line_without_a_log_warning(tmp_path: Path) -> None:
+    config = tmp_path / "assistant.toml"
+    config.write_text(f'[llm]\nurl = "http://127.0.0.1:{free_port()}"\n')
+    done = chat(config, "hello", "hello again")
+    assert done.returncode == 0, done.stderr
+    errors = [line for line in done.stdout.splitlines() if "[error]" in line]
+    assert len(errors) == 2 and all("cannot reach swapd at http://127.0.0.1:" in e for e in errors), (
+        done.stdout
+    )
+    assert done.stderr == "", "no log line (WARNING agent.budget_unknown) beside the error"
 
 
 def test_check_config_names_the_bad_field(tmp_path: Path) -> None:

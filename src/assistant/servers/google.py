@@ -34,6 +34,10 @@ from assistant.errors import (
 from assistant.servers.settings import CalendarSettings, GmailSettings, GoogleSettings
 
 FIX = "run `assistant auth google`"
+CLIENT_JSON_FIX = (
+    "set `[google] client_secret_file` to the Desktop app OAuth client JSON from Google Cloud console "
+    "(mode 0600), then run `assistant auth google`"
+)
 _AUTH = "https://www.googleapis.com/auth/"
 CALENDAR_READ = (_AUTH + "calendar.readonly",)
 CALENDAR_WRITE = (
@@ -77,7 +81,7 @@ class ClientConfig(BaseModel):
 
     @classmethod
     def load(cls, settings: GoogleSettings) -> "ClientConfig":
-        raw = read_secret(settings.client_secret_credential, settings.client_secret_file)
+        raw = read_secret(settings.client_secret_credential, settings.client_secret_file, CLIENT_JSON_FIX)
         try:
             installed = json.loads(raw)["installed"]
             return cls.model_validate(installed)

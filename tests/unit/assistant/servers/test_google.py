@@ -10,7 +10,7 @@ import pytest
 from fakes import google_api as g
 from google.oauth2.credentials import Credentials
 
-from assistant.errors import ConfigError, CredentialFileTooOpen, GoogleAuthRequired
+from assistant.errors import ConfigError, CredentialFileTooOpen, CredentialMissing, GoogleAuthRequired
 from assistant.servers.google import (
     CALENDAR_READ,
     CALENDAR_WRITE,
@@ -123,6 +123,23 @@ def test_a_client_secret_that_is_not_a_desktop_client_is_explained(tmp_path: Pat
     TokenStore(settings.state_dir).save(credentials(GMAIL_READ))
     with pytest.raises(ConfigError, match="Desktop app"):
         SavedCredentials(settings, GMAIL_READ, lambda: g.mock())()
+
+
+@pytest.mark.parametrize("where", ["unset", "absent", "empty"])
+def test_issue_13_a_missing_client_secret_names_the_key_and_the_command(tmp_path: Path, where: str) -> None:
+    secret = {"unset": None, "absent": tmp_path / "absent.json", "empty": tmp_path / "empty.json"}[where]
+    if where == "empty":
+        assert secret is not None
+        secret.write_text("\n")
+        secret.chmod(0o600)
+    settings = GoogleSettings(client_secret_file=secret, state_dir=tmp_path / "state")
+    with pytest.raises(CredentialMissing) as caught:
+        SavedCredentials(settings, GMAIL_READ, lambda: g.mock())()
+    message = str(caught.value)
+    assert "[google] client_secret_file" in message and "`assistant auth google`" in message
+    assert "\n" not in message
+    with pytest.raises(CredentialMissing, match=r"\[google\] client_secret_file"):
+        authorize(settings, CalendarSettings(), GmailSettings(), port=0, flow_factory=FakeFlow)
 
 
 class FakeFlow:
