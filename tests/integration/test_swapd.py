@@ -40,7 +40,9 @@ class Daemon:
             [sys.executable, "-m", "swapd", "serve", "--config", str(self.config)], stdout=log, stderr=log
         )
         log.close()
-        wait_until(lambda: self.socket.exists(), timeout=20, what="the control socket")
+        process = self.process
+        wait_until(lambda: self.socket.exists() or process.poll() is not None, 20, "the control socket")
+        assert process.poll() is None, (self.config.parent / "swapd.log").read_text()[-2000:]
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

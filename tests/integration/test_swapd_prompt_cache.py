@@ -45,7 +45,8 @@ class Swapd:
                 stdout=out,
                 stderr=out,
             )
-        wait_until(self.socket.exists, timeout=20, what="the control socket")
+        wait_until(lambda: self.socket.exists() or self.process.poll() is not None, 20, "the control socket")
+        assert self.process.poll() is None, self.log.read_text()[-2000:]
         self.control = httpx.Client(
             transport=httpx.HTTPTransport(uds=str(self.socket)), base_url="http://s", timeout=60
         )
