@@ -8,10 +8,11 @@ import { randomUUID } from "node:crypto";
 import type { Checkpoint, Checkpoints } from "./checkpoints.js";
 import { Aborted, ContextOverflow, ServerError, ToolFailed, VarietError, throwIfAborted } from "./errors.js";
 import type { ApprovalAnswer, ApprovalRequest, Host } from "./host.js";
-import { MESSAGE_OVERHEAD_TOKENS, answerReserve, chooseCut } from "./context.js";
+import { MESSAGE_OVERHEAD_TOKENS, answerReserve, chooseCut, unitStarts } from "./context.js";
 import { EditPreviews } from "./editPreview.js";
-import type { ChatMessage, ChatResult, Llm, ToolCall } from "./llm.js";
+import type { ChatMessage, ChatResult, Llm, ToolCall, ToolSchema } from "./llm.js";
 import { type ApprovalPolicy, needsApproval, rejectionResult } from "./policy.js";
+import { type Summary, factChars, foldFacts, summaryAnswerTokens, summaryMessage, writeSummary } from "./summary.js";
 import { parseArguments } from "./tools/arguments.js";
 import { toolSchemas } from "./tools/registry.js";
 import type { ReadLedger, Tool, ToolOutcome } from "./tools/tool.js";
@@ -33,6 +34,10 @@ export type AgentEvent =
   /** The call waits for the user's yes; `what` says what to look at ("the edit to a.ts in the diff"). */
   | { readonly type: "awaiting_approval"; readonly id: string; readonly what: string }
   | { readonly type: "context"; readonly usedTokens: number; readonly contextSize: number; readonly droppedMessages: number }
+  /** The oldest `messages` history messages are now sent as this one summary message. */
+  | { readonly type: "summary"; readonly text: string; readonly messages: number }
+  /** Something the user should know that does not end the turn. */
+  | { readonly type: "notice"; readonly text: string }
   | { readonly type: "error"; readonly message: string }
   | { readonly type: "done"; readonly reason: StopReason };
 
@@ -127,8 +132,9 @@ export class Agent {
   private readonly workspace: Workspace;
   private readonly system: string;
   private readonly byName: ReadonlyMap<string, Tool>;
-  /** Leading history messages left out of requests; only grows within a conversation, so the prefix stays stable. */
+  /** Leading history messages sent as `summary` instead; only grows within a conversation, so the prefix stays stable. */
   private cut = 0;
+  private summary: Summary | undefined;
   /** Per tier: what the chat template adds beyond our per-message counts, learnt from the answers' `usage`. */
   private readonly templateTokens = new Map<string, number>();
   /** Edits shown while they stream, for the step in progress (only with a host that can show them). */
@@ -148,6 +154,7 @@ export class Agent {
   restore(messages: readonly ChatMessage[]): void {
     this.history = [...messages];
     this.cut = 0;
+    this.summary = undefined;
     this.closeOpenCalls("not run: the conversation was interrupted");
   }
 
@@ -163,7 +170,7 @@ export class Agent {
     let at = owner + 1;
     while (this.history[at]?.role === "tool" && earlier.has((this.history[at] as { tool_call_id: string }).tool_call_id)) at++;
     this.history.splice(at);
-    this.cut = Math.min(this.cut, this.history.length);
+    this.keepSummaryWithinHistory();
     // The files may be back as they were: edits need a fresh read.
     this.reads.clear();
     this.closeOpenCalls("not run: the user restored the task to before this call");
@@ -174,6 +181,7 @@ export class Agent {
     this.history = [];
     this.reads.clear();
     this.cut = 0;
+    this.summary = undefined;
   }
 
   /** Run one user turn. Never throws: failures end the turn with an `error` event and `done`. */
@@ -191,8 +199,15 @@ export class Agent {
       return "error";
     }
     this.history.splice(last + 1);
-    this.cut = Math.min(this.cut, last);
+    this.keepSummaryWithinHistory();
     return this.turn(settings, signal, emit);
+  }
+
+  /** After the history was cut back: a summary reaching its end may describe steps that are gone; write one anew. */
+  private keepSummaryWithinHistory(): void {
+    if (this.cut < this.history.length) return;
+    this.cut = 0;
+    this.summary = undefined;
   }
 
   private async turn(settings: AgentSettings, signal: AbortSignal, emit: (event: AgentEvent) => void): Promise<StopReason> {
@@ -216,9 +231,8 @@ export class Agent {
   }
 
   private async loop(settings: AgentSettings, signal: AbortSignal, emit: (event: AgentEvent) => void): Promise<StopReason> {
-    const protectFrom = this.history.length - 1;
     if (settings.planTier) {
-      const plan = await this.ask(settings.planTier, false, protectFrom, settings.maxAnswerTokens, signal, emit, PLAN_INSTRUCTION);
+      const plan = await this.ask(settings.planTier, false, settings.maxAnswerTokens, signal, emit, PLAN_INSTRUCTION);
       this.history.push({ role: "assistant", content: plan.content });
     }
     const seen = new Map<string, number>();
@@ -228,7 +242,7 @@ export class Agent {
       const host = this.deps.host;
       this.previews = host.preview ? new EditPreviews(this.workspace, (id, change) => host.preview?.(id, change)) : undefined;
       const afterPlan = this.history.at(-1)?.role === "assistant";
-      const result = await this.ask(settings.tier, true, protectFrom, settings.maxAnswerTokens, signal, emit, afterPlan ? ACT_INSTRUCTION : undefined);
+      const result = await this.ask(settings.tier, true, settings.maxAnswerTokens, signal, emit, afterPlan ? ACT_INSTRUCTION : undefined);
       let calls = result.toolCalls;
       let content = result.content;
       if (calls.length === 0) {
@@ -372,11 +386,10 @@ export class Agent {
     await (ran ? store.after(id, settings.checkpoints.maxFileBytes, signal) : store.didNotRun(id)).catch(() => undefined);
   }
 
-  /** One model request over the (trimmed) history; streams text to `emit`. */
+  /** One model request over the history (its oldest part summarized when it does not fit); streams text to `emit`. */
   private async ask(
     tier: string,
     withTools: boolean,
-    protectFrom: number,
     maxTokens: number | undefined,
     signal: AbortSignal,
     emit: (event: AgentEvent) => void,
@@ -384,7 +397,7 @@ export class Agent {
   ): Promise<ChatResult> {
     const tools = withTools ? toolSchemas(this.deps.tools) : undefined;
     const tail: ChatMessage[] = extraInstruction ? [{ role: "user", content: extraInstruction }] : [];
-    const { kept, estimate } = await this.fit(tier, tools ? JSON.stringify(tools) : "", tail, protectFrom, signal, emit);
+    const { kept, estimate } = await this.fit(tier, tools, tail, signal, emit);
     emit({ type: "assistant_start", tier });
     const announced = new Set<number>();
     const result = await this.deps.llm.chat(
@@ -412,12 +425,15 @@ export class Agent {
     return result;
   }
 
-  /** The history to send: all of it when it fits, else cut at a unit boundary. Counts come from llama-server. */
+  /**
+   * The messages to send after the system prompt: the summary (if any) and the history since it. When they do not fit
+   * `/props` n_ctx minus the answer reserve, the oldest whole units are folded into the summary, down to a low-water
+   * mark, so the next steps append to a stable prefix. Counts come from llama-server.
+   */
   private async fit(
     tier: string,
-    toolsJson: string,
+    tools: readonly ToolSchema[] | undefined,
     tail: readonly ChatMessage[],
-    protectFrom: number,
     signal: AbortSignal,
     emit: (event: AgentEvent) => void,
   ): Promise<{ kept: ChatMessage[]; estimate?: number }> {
@@ -427,35 +443,102 @@ export class Agent {
       const calls = message.role === "assistant" && message.tool_calls ? JSON.stringify(message.tool_calls) : "";
       return MESSAGE_OVERHEAD_TOKENS + (await count(`${message.content ?? ""}${calls}`));
     };
+    const head = (): ChatMessage[] => (this.summary ? [summaryMessage(this.summary)] : []);
     let tokens: number[];
+    let base: number;
     let fixed: number;
     try {
       contextSize = await this.deps.llm.contextSize(tier, signal);
       tokens = [];
       for (const message of this.history) tokens.push(await messageTokens(message));
-      fixed = (await count(this.system)) + (toolsJson ? await count(toolsJson) : 0) + MESSAGE_OVERHEAD_TOKENS;
+      base = (await count(this.system)) + (tools ? await count(JSON.stringify(tools)) : 0) + MESSAGE_OVERHEAD_TOKENS;
+      fixed = base;
       for (const message of tail) fixed += await messageTokens(message);
     } catch (error) {
       // A server without /props or /tokenize: send everything and let the server say if it is too long.
       if (error instanceof ServerError) {
         emit({ type: "status", text: "the server does not report its context size; sending the whole conversation" });
-        return { kept: this.history.slice(this.cut) };
+        return { kept: [...head(), ...this.history.slice(this.cut)] };
       }
       throw error;
     }
     const learnt = this.templateTokens.get(tier) ?? 0;
+    base += learnt;
     fixed += learnt;
     const budget = contextSize - answerReserve(contextSize);
-    const decision = chooseCut(tokens, this.history, fixed, budget, this.cut, protectFrom);
-    this.cut = decision.cut;
-    const used = fixed + tokens.slice(this.cut).reduce((sum, n) => sum + n, 0);
+    const total = async (): Promise<number> => {
+      const summary = this.summary ? await messageTokens(summaryMessage(this.summary)) : 0;
+      return fixed + summary + tokens.slice(this.cut).reduce((sum, n) => sum + n, 0);
+    };
+    let used = await total();
+    // Twice at most: the first summary may come out longer than the room kept for it.
+    for (let round = 0; used > budget && round < 2; round++) {
+      if (!(await this.summarize({ tier, tools, contextSize, budget, base, fixed, tokens, messageTokens, signal, emit }))) break;
+      used = await total();
+    }
     emit({ type: "context", usedTokens: used, contextSize, droppedMessages: this.cut });
-    if (!decision.fits) {
+    if (used > budget) {
       throw new ContextOverflow(
         `the request needs about ${used} tokens but the ${tier} tier holds ${contextSize}; start a new chat or ask for less at once`,
       );
     }
-    return { kept: this.history.slice(this.cut), estimate: used - learnt };
+    return { kept: [...head(), ...this.history.slice(this.cut)], estimate: used - learnt };
+  }
+
+  /** Fold the oldest units into the summary, keeping at least the newest unit; false when nothing more can be folded. */
+  private async summarize(fit: {
+    tier: string;
+    tools: readonly ToolSchema[] | undefined;
+    contextSize: number;
+    budget: number;
+    /** System prompt, tools and the template's overhead: what a summary request shares with the real one. */
+    base: number;
+    /** `base` plus the request's own trailing instruction, if any. */
+    fixed: number;
+    tokens: readonly number[];
+    messageTokens: (message: ChatMessage) => Promise<number>;
+    signal: AbortSignal;
+    emit: (event: AgentEvent) => void;
+  }): Promise<boolean> {
+    const newest = unitStarts(this.history).at(-1) ?? 0;
+    const answerTokens = summaryAnswerTokens(fit.contextSize);
+    // Room for the summary to come: the model's notes, at most its answer, and the facts we keep.
+    const chars = factChars(fit.contextSize);
+    const facts = foldFacts(this.summary, this.history.slice(this.cut, newest), chars);
+    const reserve = answerTokens + (await fit.messageTokens(summaryMessage({ ...facts, notes: "" })));
+    const decision = chooseCut(fit.tokens, this.history, fit.fixed + reserve, fit.budget, this.cut, newest);
+    if (!decision.fits || decision.cut <= this.cut) return false;
+    const folded = this.history.slice(this.cut, decision.cut);
+    fit.emit({ type: "status", text: `the conversation outgrew the ${fit.tier} tier's window; summarizing its oldest part` });
+    let summary: Summary;
+    try {
+      summary = await writeSummary(
+        {
+          llm: this.deps.llm,
+          tier: fit.tier,
+          system: { role: "system", content: this.system },
+          tools: fit.tools,
+          // Like any request: the prompt within the budget, the answer (smaller than the reserve) in the reserve.
+          room: fit.budget - fit.base,
+          maxTokens: answerTokens,
+          factChars: chars,
+          count: fit.messageTokens,
+          onStatus: (text) => fit.emit({ type: "status", text }),
+        },
+        this.summary,
+        folded,
+        fit.signal,
+      );
+    } catch (error) {
+      if (error instanceof Aborted || fit.signal.aborted || !(error instanceof VarietError)) throw error;
+      summary = { ...foldFacts(this.summary, folded, chars), notes: this.summary?.notes ?? "" };
+      fit.emit({ type: "notice", text: `could not write a summary (${error.message}); kept the task and the files touched instead` });
+    }
+    this.summary = summary;
+    this.cut = decision.cut;
+    const message = summaryMessage(summary);
+    fit.emit({ type: "summary", text: message.content, messages: this.cut });
+    return true;
   }
 
   /** Give every tool call without a result one, so the history never holds an unanswered call. */

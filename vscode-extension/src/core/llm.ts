@@ -30,7 +30,11 @@ export interface ChatRequest {
   readonly tier: string;
   readonly messages: readonly ChatMessage[];
   readonly tools?: readonly ToolSchema[];
+  /** "none": the tools stay in the prompt (so its cached prefix still matches) but the answer must be text. */
+  readonly toolChoice?: "auto" | "none";
   readonly maxTokens?: number;
+  /** false: ask the chat template to skip the reasoning block (`enable_thinking`), e.g. for a short summary. */
+  readonly thinking?: boolean;
 }
 
 export interface ChatResult {
@@ -113,9 +117,10 @@ export class Llm {
     };
     if (request.tools && request.tools.length > 0) {
       body.tools = request.tools;
-      body.tool_choice = "auto";
+      body.tool_choice = request.toolChoice ?? "auto";
     }
     if (request.maxTokens) body.max_tokens = request.maxTokens;
+    if (request.thinking !== undefined) body.chat_template_kwargs = { enable_thinking: request.thinking };
 
     const started = Date.now();
     for (;;) {

@@ -152,6 +152,19 @@ function showError(text: string): void {
   scroll();
 }
 
+function showNotice(text: string): void {
+  log.append(element("div", "notice", text));
+  scroll();
+}
+
+/** Older messages stay on screen; the card shows what the model now sees in their place. */
+function addSummary(text: string, messages: number): void {
+  const card = element("details", "summary");
+  card.append(element("summary", "", `Summarized the ${messages} oldest messages to fit the context window`), element("pre", "", text));
+  log.append(card);
+  scroll();
+}
+
 function onEvent(event: AgentEvent): void {
   switch (event.type) {
     case "assistant_start":
@@ -195,10 +208,16 @@ function onEvent(event: AgentEvent): void {
       status.textContent = event.text;
       return;
     case "context":
-      status.title = `context: ${event.usedTokens} of ${event.contextSize} tokens${event.droppedMessages ? `, ${event.droppedMessages} old messages left out` : ""}`;
+      status.title = `context: ${event.usedTokens} of ${event.contextSize} tokens${event.droppedMessages ? `, the ${event.droppedMessages} oldest messages sent as a summary` : ""}`;
       return;
     case "error":
       showError(event.message);
+      return;
+    case "notice":
+      showNotice(event.text);
+      return;
+    case "summary":
+      addSummary(event.text, event.messages);
       return;
     case "done":
       status.textContent = event.reason === "aborted" ? "stopped" : "";

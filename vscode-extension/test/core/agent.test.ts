@@ -9,7 +9,7 @@ import { DEFAULT_POLICY } from "../../src/core/policy.js";
 import { TOOLS } from "../../src/core/tools/registry.js";
 import { Transport } from "../../src/core/transport.js";
 import { FakeHost } from "../support/fakeHost.js";
-import { FakeSwapd, chunk, json, sse, textAnswer, toolCallAnswer } from "../support/fakeServer.js";
+import { FakeSwapd, type Recorded, chunk, json, sse, textAnswer, toolCallAnswer } from "../support/fakeServer.js";
 import { snapshot, tempDir } from "../support/tempdir.js";
 import { describeFsError } from "../../src/core/workspace.js";
 import { Checkpoints } from "../../src/core/checkpoints.js";
@@ -32,6 +32,12 @@ async function run(a: Agent, text: string, s: AgentSettings = settings, signal =
 
 type SentMessage = { role: string; content: string | null; tool_call_id?: string; tool_calls?: { id: string }[] };
 const sentMessages = (i: number): SentMessage[] => (server.chats()[i]?.body as { messages: SentMessage[] }).messages;
+/** Summary requests (text only, tools still in the prompt) get `notes(n)` for the n-th, whatever else is queued. */
+const isSummaryRequest = (request: Recorded): boolean => (request.body as { tool_choice?: string }).tool_choice === "none";
+function summarizeWith(notes: (n: number) => string): void {
+  let n = 0;
+  server.route("/v1/chat/completions", isSummaryRequest, (req, res) => textAnswer(notes(n++))(req, res));
+}
 const toolResults = (): Extract<AgentEvent, { type: "tool_result" }>[] => events.filter((e): e is Extract<AgentEvent, { type: "tool_result" }> => e.type === "tool_result");
 
 beforeEach(async () => {
@@ -263,20 +269,22 @@ describe("bad connections", () => {
 });
 
 describe("context and tiers", () => {
-  it("trims old turns to fit n_ctx from /props, never splitting a call from its result", async () => {
-    server.always("/props", (_req, res) => json(res, 200, { default_generation_settings: { n_ctx: 3000 } }));
+  it("folds old turns into a summary to fit n_ctx from /props, never splitting a call from its result", async () => {
+    server.always("/props", (_req, res) => json(res, 200, { default_generation_settings: { n_ctx: 4096 } }));
+    summarizeWith(() => "Task: questions. Decisions: none. Open to-dos: none.");
     const a = agent();
     for (let i = 0; i < 4; i++) {
       server.on("/v1/chat/completions", toolCallAnswer([{ name: "read_file", args: { path: "main.py" } }]));
-      server.on("/v1/chat/completions", textAnswer(`answer ${i} ${"x".repeat(2000)}`));
+      server.on("/v1/chat/completions", textAnswer(`answer ${i} ${"x".repeat(3000)}`));
       await run(a, `question ${i}`);
     }
     const last = sentMessages(server.chats().length - 1);
-    expect(last[1]?.role).not.toBe("tool");
+    expect(last[1]?.content).toMatch(/^\[Summary of the earlier part of this conversation/);
+    expect(last[2]?.role).not.toBe("tool");
     expect(last.some((m) => m.content === "question 0")).toBe(false);
     expect(last.some((m) => m.content === "question 3")).toBe(true);
     const context = events.filter((e) => e.type === "context").at(-1);
-    expect(context).toMatchObject({ contextSize: 3000 });
+    expect(context).toMatchObject({ contextSize: 4096 });
     expect(context && "droppedMessages" in context && context.droppedMessages).toBeGreaterThan(0);
   });
 

@@ -20,6 +20,7 @@ export class FakeSwapd {
   readonly requests: Recorded[] = [];
   private readonly queues = new Map<string, Handler[]>();
   private readonly defaults = new Map<string, Handler>();
+  private readonly routes: { path: string; matches: (request: Recorded) => boolean; handler: Handler }[] = [];
   private readonly server: http.Server;
   private readonly open = new Set<http.ServerResponse>();
   url = "";
@@ -61,6 +62,12 @@ export class FakeSwapd {
     return this;
   }
 
+  /** Answer every request to `path` that `matches` with `handler`, ahead of anything queued. */
+  route(path: string, matches: (request: Recorded) => boolean, handler: Handler): this {
+    this.routes.push({ path, matches, handler });
+    return this;
+  }
+
   chats(): Recorded[] {
     return this.requests.filter((r) => r.path === "/v1/chat/completions");
   }
@@ -83,7 +90,8 @@ export class FakeSwapd {
       json(res, 401, { error: { message: "invalid api key", type: "authentication_error", code: 401, source: "swapd" } });
       return;
     }
-    const handler = this.queues.get(path)?.shift() ?? this.defaults.get(path);
+    const handler =
+      this.routes.find((route) => route.path === path && route.matches(recorded))?.handler ?? this.queues.get(path)?.shift() ?? this.defaults.get(path);
     if (!handler) {
       json(res, 404, { error: { message: `no fake for ${path}`, type: "not_found", code: 404, source: "swapd" } });
       return;
