@@ -11,12 +11,13 @@ import type { ApprovalAnswer, ApprovalRequest, Host } from "./host.js";
 import { MESSAGE_OVERHEAD_TOKENS, answerReserve, chooseCut, unitStarts } from "./context.js";
 import { EditPreviews } from "./editPreview.js";
 import type { ChatMessage, ChatResult, Llm, ToolCall, ToolSchema } from "./llm.js";
-import { type ApprovalPolicy, needsApproval, rejectionResult } from "./policy.js";
+import type { McpServers } from "./mcp.js";
+import { type ApprovalPolicy, needsApproval, outboundReason, rejectionResult } from "./policy.js";
 import { type Summary, factChars, foldFacts, summaryAnswerTokens, summaryMessage, writeSummary } from "./summary.js";
-import { parseArguments } from "./tools/arguments.js";
 import { toolSchemas } from "./tools/registry.js";
 import type { ReadLedger, Tool, ToolOutcome } from "./tools/tool.js";
 import { extractLeakedCalls } from "./toolcalls.js";
+import { isLabelledUntrusted } from "./untrusted.js";
 import { Workspace, describeFsError } from "./workspace.js";
 
 export type AgentEvent =
@@ -26,7 +27,14 @@ export type AgentEvent =
   | { readonly type: "reasoning"; readonly delta: string }
   | { readonly type: "assistant_end"; readonly servedBy: string | null }
   | { readonly type: "tool_call"; readonly id: string; readonly name: string; readonly arguments: string }
-  | { readonly type: "tool_result"; readonly id: string; readonly status: "ok" | "error" | "rejected"; readonly content: string }
+  | {
+      readonly type: "tool_result";
+      readonly id: string;
+      readonly status: "ok" | "error" | "rejected";
+      readonly content: string;
+      /** Third-party text, labelled as data; edits and commands ask from here on. */
+      readonly untrusted?: boolean;
+    }
   /** A snapshot was taken before call `id` changes files or runs a command. */
   | { readonly type: "checkpoint"; readonly id: string; readonly checkpoint: Checkpoint }
   /** No snapshot could be taken before call `id`; the user is asked whatever the policy says. */
@@ -103,6 +111,8 @@ function stepLabel(request: ApprovalRequest): string {
       return `${request.tool} ${request.command.length > 60 ? `${request.command.slice(0, 60)}…` : request.command}`;
     case "read":
       return request.summary;
+    case "tool":
+      return `${request.tool} ${request.arguments}`;
   }
 }
 
@@ -115,15 +125,19 @@ function approvalSubject(request: ApprovalRequest): string {
       return `the command \`${request.command.length > 60 ? `${request.command.slice(0, 60)}…` : request.command}\``;
     case "read":
       return request.summary;
+    case "tool":
+      return `the call to ${request.tool}`;
   }
 }
 
 export interface AgentDeps {
   readonly llm: Llm;
   readonly host: Host;
+  /** The built-in tools; MCP tools come from `mcp` and follow them in the list. */
   readonly tools: readonly Tool[];
   readonly workspaceName: string;
   readonly checkpoints?: Checkpoints;
+  readonly mcp?: McpServers;
 }
 
 export class Agent {
@@ -131,7 +145,8 @@ export class Agent {
   private readonly reads: ReadLedger = new Map();
   private readonly workspace: Workspace;
   private readonly system: string;
-  private readonly byName: ReadonlyMap<string, Tool>;
+  /** Untrusted content has entered this conversation: edits, commands and outbound tools ask until a new chat. */
+  private tainted = false;
   /** Leading history messages sent as `summary` instead; only grows within a conversation, so the prefix stays stable. */
   private cut = 0;
   private summary: Summary | undefined;
@@ -143,16 +158,21 @@ export class Agent {
   constructor(private readonly deps: AgentDeps) {
     this.workspace = new Workspace(deps.host.workspaceRoot);
     this.system = systemPrompt(deps.workspaceName);
-    this.byName = new Map(deps.tools.map((tool) => [tool.definition.name, tool]));
   }
 
   get messages(): readonly ChatMessage[] {
     return this.history;
   }
 
+  /** Whether untrusted content (a web page, a mail) is in this conversation; saved with it, so a reload keeps it. */
+  get untrusted(): boolean {
+    return this.tainted;
+  }
+
   /** Restore a saved conversation; a trailing assistant call without results gets "not run" results. */
-  restore(messages: readonly ChatMessage[]): void {
+  restore(messages: readonly ChatMessage[], untrusted = false): void {
     this.history = [...messages];
+    this.tainted = untrusted || messages.some((m) => m.role === "tool" && isLabelledUntrusted(m.content));
     this.cut = 0;
     this.summary = undefined;
     this.closeOpenCalls("not run: the conversation was interrupted");
@@ -179,6 +199,7 @@ export class Agent {
 
   clear(): void {
     this.history = [];
+    this.tainted = false;
     this.reads.clear();
     this.cut = 0;
     this.summary = undefined;
@@ -237,19 +258,22 @@ export class Agent {
     }
     const seen = new Map<string, number>();
     let generation = 0;
+    await this.deps.mcp?.start(signal);
     for (let step = 0; step < settings.maxSteps; step++) {
       this.previews?.closeAll();
       const host = this.deps.host;
       this.previews = host.preview ? new EditPreviews(this.workspace, (id, change) => host.preview?.(id, change)) : undefined;
+      for (const text of this.deps.mcp?.takeNotices() ?? []) emit({ type: "notice", text });
+      const byName = this.toolsByName();
       const afterPlan = this.history.at(-1)?.role === "assistant";
       const result = await this.ask(settings.tier, true, settings.maxAnswerTokens, signal, emit, afterPlan ? ACT_INSTRUCTION : undefined);
       let calls = result.toolCalls;
       let content = result.content;
       if (calls.length === 0) {
-        const leaked = extractLeakedCalls(result.content, new Set(this.byName.keys()));
+        const leaked = extractLeakedCalls(result.content, new Set(byName.keys()));
         // Calls in the reasoning count only when there is no answer: thinking often mentions a call it then decides against.
         const fromReasoning =
-          leaked.calls.length === 0 && leaked.text.trim() === "" ? extractLeakedCalls(result.reasoning, new Set(this.byName.keys())) : undefined;
+          leaked.calls.length === 0 && leaked.text.trim() === "" ? extractLeakedCalls(result.reasoning, new Set(byName.keys())) : undefined;
         const found = leaked.calls.length > 0 ? leaked.calls : (fromReasoning?.calls ?? []);
         if (leaked.calls.length > 0) content = leaked.text;
         calls = found.map((call, index) => ({
@@ -284,46 +308,59 @@ export class Agent {
           );
           continue;
         }
-        const outcome = await this.execute(call, settings, signal, emit);
+        const outcome = await this.execute(byName, call, settings, signal, emit);
         this.previews?.close(call.id);
         // A stop during the call (e.g. while a question was open) wins over whatever the tool returned.
         throwIfAborted(signal);
         if (outcome.status === "ok" && outcome.changedWorkspace) generation++;
-        this.pushResult(call, outcome.status, outcome.content, emit);
+        if (outcome.untrusted) this.tainted = true;
+        this.pushResult(call, outcome.status, outcome.content, emit, outcome.untrusted === true);
       }
     }
     emit({ type: "error", message: `stopped after ${settings.maxSteps} steps (variet.maxSteps); say "continue" to go on` });
     return "step_limit";
   }
 
-  private pushResult(call: ToolCall, status: "ok" | "error" | "rejected", content: string, emit: (event: AgentEvent) => void): void {
+  /** The built-in tools, then the running MCP servers' tools: the same list (and bytes) until a server starts or stops. */
+  private tools(): readonly Tool[] {
+    const mcp = this.deps.mcp?.tools() ?? [];
+    return mcp.length > 0 ? [...this.deps.tools, ...mcp] : this.deps.tools;
+  }
+
+  private toolsByName(): ReadonlyMap<string, Tool> {
+    return new Map(this.tools().map((tool) => [tool.definition.name, tool]));
+  }
+
+  private pushResult(call: ToolCall, status: "ok" | "error" | "rejected", content: string, emit: (event: AgentEvent) => void, untrusted = false): void {
     let text = status === "error" ? `error: ${content}` : content;
     if (text.length > MAX_RESULT_CHARS) {
       text = `${text.slice(0, MAX_RESULT_CHARS)}\n[${text.length - MAX_RESULT_CHARS} more characters cut; ask for less at once]`;
     }
     this.history.push({ role: "tool", tool_call_id: call.id, content: text });
-    emit({ type: "tool_result", id: call.id, status, content: text });
+    emit({ type: "tool_result", id: call.id, status, content: text, ...(untrusted ? { untrusted } : {}) });
   }
 
   private async execute(
+    byName: ReadonlyMap<string, Tool>,
     call: ToolCall,
     settings: AgentSettings,
     signal: AbortSignal,
     emit: (event: AgentEvent) => void,
-  ): Promise<ToolOutcome | { status: "error"; content: string; changedWorkspace?: undefined }> {
-    const tool = this.byName.get(call.function.name);
+  ): Promise<ToolOutcome> {
+    const tool = byName.get(call.function.name);
     if (!tool) {
-      return { status: "error", content: `unknown tool '${call.function.name}'; the tools are: ${[...this.byName.keys()].join(", ")}` };
+      return { status: "error", content: `unknown tool '${call.function.name}'; the tools are: ${[...byName.keys()].join(", ")}` };
     }
+    const { name, kind } = tool.definition;
     // Set inside `approve`, which the tool calls at most once, right before it changes anything.
     const step: { checkpoint: "none" | "taken" | "failed"; approved: boolean } = { checkpoint: "none", approved: false };
     const approve = async (request: ApprovalRequest): Promise<ApprovalAnswer> => {
       let warning: string | undefined;
-      if (tool.definition.kind !== "read") {
+      if (kind === "edit" || kind === "command") {
         step.checkpoint = await this.checkpointBefore(call.id, stepLabel(request), settings, signal, emit);
         if (step.checkpoint === "failed") warning = "No checkpoint could be made before this step, so it could not be undone from the chat.";
       }
-      if (warning === undefined && !needsApproval(settings.policy, tool.definition.kind)) {
+      if (warning === undefined && !needsApproval(settings.policy, kind, this.tainted)) {
         step.approved = true;
         return { approved: true };
       }
@@ -333,11 +370,15 @@ export class Agent {
       return answer;
     };
     try {
-      const args = parseArguments(tool.definition, call.function.arguments);
-      // Edits and commands ask inside the tool, with the diff or the command line; reads ask here, up front.
-      if (tool.definition.kind === "read") {
-        const answer = await approve({ kind: "read", tool: tool.definition.name, summary: `${tool.definition.name} ${JSON.stringify(args)}` });
-        if (!answer.approved) return { status: "rejected", content: rejectionResult(tool.definition.name, answer.reason) };
+      const args = tool.parse(call.function.arguments);
+      // Edits and commands ask inside the tool, with the diff or the command line; the others ask here, up front.
+      if (kind === "read" || kind === "outbound") {
+        const request: ApprovalRequest =
+          kind === "read"
+            ? { kind: "read", tool: name, summary: `${name} ${JSON.stringify(args)}` }
+            : { kind: "tool", tool: name, arguments: JSON.stringify(args), reason: outboundReason(this.tainted) };
+        const answer = await approve(request);
+        if (!answer.approved) return { status: "rejected", content: rejectionResult(name, answer.reason) };
       }
       return await tool.run(args, {
         workspace: this.workspace,
@@ -395,7 +436,7 @@ export class Agent {
     emit: (event: AgentEvent) => void,
     extraInstruction?: string,
   ): Promise<ChatResult> {
-    const tools = withTools ? toolSchemas(this.deps.tools) : undefined;
+    const tools = withTools ? toolSchemas(this.tools()) : undefined;
     const tail: ChatMessage[] = extraInstruction ? [{ role: "user", content: extraInstruction }] : [];
     const { kept, estimate } = await this.fit(tier, tools, tail, signal, emit);
     emit({ type: "assistant_start", tier });

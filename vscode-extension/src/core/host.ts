@@ -17,6 +17,8 @@ export type ApprovalRequest = (
   | { readonly kind: "edit"; readonly tool: string; readonly change: ProposedChange }
   | { readonly kind: "command"; readonly tool: string; readonly command: string }
   | { readonly kind: "read"; readonly tool: string; readonly summary: string }
+  /** An MCP tool that can change things or reach outside; `reason` says why it asks. */
+  | { readonly kind: "tool"; readonly tool: string; readonly arguments: string; readonly reason: string }
 ) & {
   /** Set when the step would run without a checkpoint (the store failed): the question is asked whatever the policy. */
   readonly warning?: string;

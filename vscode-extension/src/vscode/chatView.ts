@@ -1,6 +1,6 @@
 /**
  * The sidebar chat: one agent per workspace, its events forwarded to the webview, stop and retry, and the
- * conversation saved in workspaceState so it survives a reload.
+ * conversation (with whether untrusted content is in it) saved in workspaceState so it survives a reload.
  */
 import * as path from "node:path";
 
@@ -11,6 +11,7 @@ import type { Checkpoint, Checkpoints } from "../core/checkpoints.js";
 import { unitStarts } from "../core/context.js";
 import type { Host } from "../core/host.js";
 import type { ChatMessage, Llm } from "../core/llm.js";
+import type { McpServers } from "../core/mcp.js";
 import { TOOLS } from "../core/tools/registry.js";
 import { VarietError } from "../core/errors.js";
 import { type FromWebview, type RestoreWhat, type ToWebview, isFromWebview } from "../webview/protocol.js";
@@ -18,6 +19,8 @@ import { restoreFiles, showCheckpointDiff } from "./checkpointView.js";
 import { readSettings } from "./settings.js";
 
 export const HISTORY_KEY = "variet.history";
+/** Set once untrusted content entered the saved conversation; edits and commands keep asking after a reload. */
+export const UNTRUSTED_KEY = "variet.untrusted";
 /** Saved messages per workspace; older ones are dropped whole units at a time. */
 export const MAX_SAVED_MESSAGES = 400;
 /** Captured command output kept per call; the rest is elided in the middle. */
@@ -31,6 +34,8 @@ export interface ChatDeps {
   readonly onServedBy: (tier: string) => void;
   /** The workspace's checkpoint store (undefined without a folder). */
   readonly checkpoints?: Checkpoints;
+  /** The MCP tool servers from `variet.mcpServers`, if any. */
+  readonly mcp?: McpServers;
 }
 
 /** The size cap for restores and diffs when checkpoints are off (old ones can still be restored). */
@@ -72,8 +77,9 @@ export class ChatView implements vscode.WebviewViewProvider, vscode.Disposable {
       tools: TOOLS,
       workspaceName: path.basename(this.deps.host.workspaceRoot),
       ...(this.deps.checkpoints ? { checkpoints: this.deps.checkpoints } : {}),
+      ...(this.deps.mcp ? { mcp: this.deps.mcp } : {}),
     });
-    this.agent.restore(this.deps.state.get<ChatMessage[]>(HISTORY_KEY) ?? []);
+    this.agent.restore(this.deps.state.get<ChatMessage[]>(HISTORY_KEY) ?? [], this.deps.state.get<boolean>(UNTRUSTED_KEY) === true);
     return this.agent;
   }
 
@@ -188,6 +194,7 @@ export class ChatView implements vscode.WebviewViewProvider, vscode.Disposable {
     this.stop();
     this.agent?.clear();
     void this.deps.state.update(HISTORY_KEY, []);
+    void this.deps.state.update(UNTRUSTED_KEY, false);
     this.post({ type: "history", messages: [] });
   }
 
@@ -216,9 +223,12 @@ export class ChatView implements vscode.WebviewViewProvider, vscode.Disposable {
     this.turn = run(agent, controller.signal, emit).finally(async () => {
       this.running = undefined;
       this.post({ type: "busy", busy: false });
-      await this.deps.state.update(HISTORY_KEY, savedTail(agent.messages)).then(undefined, (error: unknown) => {
-        this.post({ type: "notice", text: `The conversation could not be saved: ${String(error)}` });
-      });
+      await Promise.all([this.deps.state.update(HISTORY_KEY, savedTail(agent.messages)), this.deps.state.update(UNTRUSTED_KEY, agent.untrusted)]).then(
+        undefined,
+        (error: unknown) => {
+          this.post({ type: "notice", text: `The conversation could not be saved: ${String(error)}` });
+        },
+      );
     });
   }
 

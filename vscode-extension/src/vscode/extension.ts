@@ -1,11 +1,13 @@
 /** Wires the editor to the agent core: host, chat view, status bar, commands and inline completions. */
 import * as vscode from "vscode";
 
+import { McpServers } from "../core/mcp.js";
 import { CHECKPOINT_SCHEME, CheckpointDocuments, checkpointStore } from "./checkpointView.js";
 import { ChatView } from "./chatView.js";
 import { registerCommands } from "./commands.js";
 import { Connections } from "./connections.js";
 import { InfillProvider } from "./inlineCompletion.js";
+import { MCP_SERVERS_SETTING, readMcpServers } from "./mcpSettings.js";
 import { ADMIN_TOKEN_SECRET, USER_ONLY_SETTINGS, warnIgnoredWorkspaceSettings } from "./settings.js";
 import { TierStatusBar } from "./statusBar.js";
 import { PROPOSAL_SCHEME, ProposalDocuments, VsCodeHost } from "./vscodeHost.js";
@@ -25,6 +27,9 @@ export function activate(context: vscode.ExtensionContext): Promise<void> {
     control: (streaming) => connections.control(streaming),
     hasAdminToken: async () => Boolean(await context.secrets.get(ADMIN_TOKEN_SECRET)),
   });
+  // Started at the first agent turn, so an editor that never opens the chat runs no servers.
+  const configured = readMcpServers();
+  const mcp = new McpServers(configured.servers, configured.problems);
   const chat = new ChatView({
     extensionUri: context.extensionUri,
     state: context.workspaceState,
@@ -32,11 +37,13 @@ export function activate(context: vscode.ExtensionContext): Promise<void> {
     llm: () => connections.llm(),
     onServedBy: (tier) => statusBar.noteServedBy(tier),
     ...(checkpoints ? { checkpoints } : {}),
+    mcp,
   });
 
   context.subscriptions.push(
     statusBar,
     chat,
+    { dispose: () => void mcp.close() },
     vscode.workspace.registerTextDocumentContentProvider(PROPOSAL_SCHEME, proposals),
     ...(checkpoints ? [vscode.workspace.registerTextDocumentContentProvider(CHECKPOINT_SCHEME, new CheckpointDocuments(checkpoints))] : []),
     vscode.window.registerWebviewViewProvider("variet.chat", chat, { webviewOptions: { retainContextWhenHidden: true } }),
@@ -51,6 +58,10 @@ export function activate(context: vscode.ExtensionContext): Promise<void> {
     vscode.workspace.onDidChangeConfiguration((event) => {
       if (event.affectsConfiguration("variet.serverUrl")) statusBar.restart();
       if (USER_ONLY_SETTINGS.some((key) => event.affectsConfiguration(`variet.${key}`))) void warnIgnoredWorkspaceSettings(warned);
+      if (event.affectsConfiguration(MCP_SERVERS_SETTING)) {
+        const { servers, problems } = readMcpServers();
+        void mcp.configure(servers, problems);
+      }
     }),
     vscode.languages.registerInlineCompletionItemProvider(
       { pattern: "**" },

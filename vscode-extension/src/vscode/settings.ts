@@ -26,7 +26,7 @@ export const ADMIN_TOKEN_SECRET = "variet.adminToken";
 
 /**
  * Settings a cloned repository must never set: approvals decide what runs without asking, the server URL is where
- * the API key goes, and checkpoints are what makes a step undoable. package.json gives them `application` or `machine` scope, and they are read from the user's own
+ * the API key goes, checkpoints are what makes a step undoable, and MCP servers are commands the editor runs. package.json gives them `application` or `machine` scope, and they are read from the user's own
  * settings only, so an editor that still applied a workspace value would not change them either.
  */
 export const USER_ONLY_SETTINGS: readonly string[] = [
@@ -36,6 +36,7 @@ export const USER_ONLY_SETTINGS: readonly string[] = [
   "approval.read",
   "checkpoints.enabled",
   "checkpoints.maxFileKiB",
+  "mcpServers",
 ];
 
 /** The value from user (or remote machine) settings, else the default; workspace and folder values are ignored. */

@@ -146,6 +146,12 @@ export class VsCodeHost implements Host {
         const answer = await unlessAborted(vscode.window.showInformationMessage(`Variet: ${request.summary}`, "Allow", REJECT), signal);
         return { approved: answer === "Allow" };
       }
+      case "tool": {
+        const question = `Variet wants to call ${request.tool} ${request.arguments} (${request.reason}).`;
+        const answer = await unlessAborted(vscode.window.showInformationMessage(question, "Allow", REJECT, REJECT_WITH_REASON), signal);
+        if (answer === "Allow") return { approved: true };
+        return this.rejection(answer === REJECT_WITH_REASON, signal);
+      }
     }
   }
 

@@ -4,6 +4,7 @@ import MarkdownIt from "markdown-it";
 import type { AgentEvent } from "../core/agent.js";
 import type { Checkpoint } from "../core/checkpoints.js";
 import type { ChatMessage } from "../core/llm.js";
+import { isLabelledUntrusted } from "../core/untrusted.js";
 import type { FromWebview, ToWebview } from "./protocol.js";
 
 interface VsCodeApi {
@@ -87,7 +88,7 @@ function appendReasoning(delta: string): void {
 function summarize(name: string, args: string): string {
   try {
     const parsed = JSON.parse(args) as Record<string, unknown>;
-    const key = ["path", "command", "query", "glob"].find((k) => typeof parsed[k] === "string");
+    const key = ["path", "command", "query", "url", "glob"].find((k) => typeof parsed[k] === "string");
     return key ? `${name} ${String(parsed[key])}` : name;
   } catch {
     return name;
@@ -103,13 +104,15 @@ function addCard(id: string, name: string, args: string): void {
   scroll();
 }
 
-function finishCard(id: string, state: "ok" | "error" | "rejected", content: string): void {
+function finishCard(id: string, state: "ok" | "error" | "rejected", content: string, untrusted: boolean): void {
   const card = cards.get(id);
   if (!card) return;
   card.classList.remove("pending");
   card.classList.add(state);
+  if (untrusted) card.classList.add("untrusted");
   const summary = card.querySelector("summary");
-  if (summary) summary.textContent = `${state === "ok" ? "✓" : state === "rejected" ? "✗ rejected:" : "⚠"} ${summary.textContent?.replace(/^⚙ /, "") ?? ""}`;
+  const mark = state === "ok" ? "✓" : state === "rejected" ? "✗ rejected:" : "⚠";
+  if (summary) summary.textContent = `${mark} ${summary.textContent?.replace(/^⚙ /, "") ?? ""}${untrusted ? " (untrusted content)" : ""}`;
   card.append(element("pre", "result", content));
 }
 
@@ -201,7 +204,7 @@ function onEvent(event: AgentEvent): void {
       return;
     case "tool_result":
       cards.get(event.id)?.classList.remove("awaiting");
-      finishCard(event.id, event.status, event.content);
+      finishCard(event.id, event.status, event.content, event.untrusted === true);
       status.textContent = "";
       return;
     case "status":
@@ -241,7 +244,7 @@ function renderHistory(messages: readonly ChatMessage[], checkpoints: readonly C
       for (const call of message.tool_calls ?? []) addCard(call.id, call.function.name, call.function.arguments);
     } else if (message.role === "tool") {
       const state = message.content.startsWith("error:") ? "error" : message.content.startsWith("The user rejected") ? "rejected" : "ok";
-      finishCard(message.tool_call_id, state, message.content);
+      finishCard(message.tool_call_id, state, message.content, isLabelledUntrusted(message.content));
     }
   }
   for (const checkpoint of checkpoints) addCheckpoint(checkpoint.id, checkpoint);

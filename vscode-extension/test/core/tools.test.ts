@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 
 import type { ApprovalRequest } from "../../src/core/host.js";
 import { parseArguments } from "../../src/core/tools/arguments.js";
+import { readFileDefinition } from "../../src/core/tools/definitions/readFile.js";
 import { TOOLS } from "../../src/core/tools/registry.js";
 import type { ToolContext, ToolOutcome } from "../../src/core/tools/tool.js";
 import { Workspace } from "../../src/core/workspace.js";
@@ -18,7 +19,7 @@ let context: ToolContext;
 function tool(name: string): (args: Record<string, unknown>) => Promise<ToolOutcome> {
   const found = TOOLS.find((t) => t.definition.name === name);
   if (!found) throw new Error(`no tool ${name}`);
-  return (args) => found.run(parseArguments(found.definition, JSON.stringify(args)), context);
+  return (args) => found.run(found.parse(JSON.stringify(args)), context);
 }
 
 beforeEach(async () => {
@@ -163,8 +164,7 @@ describe("get_diagnostics and arguments", () => {
   });
 
   it("explains bad arguments: cut-off JSON, missing, unknown and mistyped", () => {
-    const read = TOOLS[0]?.definition;
-    if (!read) throw new Error("no tools");
+    const read = readFileDefinition;
     expect(() => parseArguments(read, '{"path": "a')).toThrow(/not valid JSON \(cut off\?\)/);
     expect(() => parseArguments(read, "{}")).toThrow(/missing argument 'path'/);
     expect(() => parseArguments(read, '{"path":"a","query":"x"}')).toThrow(/unknown argument 'query'/);

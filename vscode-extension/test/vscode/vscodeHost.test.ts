@@ -50,6 +50,17 @@ describe("approvals in VS Code", () => {
     expect(await host.approve(edit, controller.signal)).toEqual({ approved: false });
   });
 
+  it("an MCP tool that reaches outside asks with its arguments and why; a rejection can carry a reason", async () => {
+    const call: ApprovalRequest = { kind: "tool", tool: "searxng__web_search", arguments: '{"query":"x"}', reason: "this tool can change things or reach outside this machine" };
+    mock.answer("showInformationMessage", "Allow", "Reject with a reason…");
+    mock.answer("showInputBox", "not now");
+    expect(await host.approve(call, new AbortController().signal)).toEqual({ approved: true });
+    expect(await host.approve(call, new AbortController().signal)).toEqual({ approved: false, reason: "not now" });
+    expect(mock.callsTo("showInformationMessage")[0]?.[0]).toBe(
+      'Variet wants to call searxng__web_search {"query":"x"} (this tool can change things or reach outside this machine).',
+    );
+  });
+
   it("commands ask in a modal with the command as detail", async () => {
     mock.answer("showWarningMessage", "Run");
     expect(await host.approve({ kind: "command", tool: "run_command", command: "npm test" }, new AbortController().signal)).toEqual({ approved: true });

@@ -2,7 +2,7 @@
 import { ToolFailed } from "../errors.js";
 import type { Arguments, ToolDefinition } from "./tool.js";
 
-export function parseArguments(definition: ToolDefinition, json: string): Arguments {
+export function parseArguments(definition: ToolDefinition, json: string): Record<string, string | number | boolean | undefined> {
   const usage = `${definition.name} takes ${JSON.stringify(
     Object.fromEntries(Object.entries(definition.parameters.properties).map(([key, schema]) => [key, schema.type])),
   )} (required: ${definition.parameters.required.join(", ") || "none"})`;

@@ -14,16 +14,21 @@ import { readFile } from "./implementations/readFile.js";
 import { runCommand } from "./implementations/runCommand.js";
 import { search } from "./implementations/search.js";
 import { writeFile } from "./implementations/writeFile.js";
-import type { Tool } from "./tool.js";
+import { parseArguments } from "./arguments.js";
+import type { Tool, ToolDefinition } from "./tool.js";
+
+function builtin(definition: ToolDefinition, run: Tool["run"]): Tool {
+  return { definition, parse: (json) => parseArguments(definition, json), run };
+}
 
 export const TOOLS: readonly Tool[] = [
-  { definition: readFileDefinition, run: readFile },
-  { definition: listFilesDefinition, run: listFiles },
-  { definition: searchDefinition, run: search },
-  { definition: editFileDefinition, run: editFile },
-  { definition: writeFileDefinition, run: writeFile },
-  { definition: runCommandDefinition, run: runCommand },
-  { definition: getDiagnosticsDefinition, run: getDiagnostics },
+  builtin(readFileDefinition, readFile),
+  builtin(listFilesDefinition, listFiles),
+  builtin(searchDefinition, search),
+  builtin(editFileDefinition, editFile),
+  builtin(writeFileDefinition, writeFile),
+  builtin(runCommandDefinition, runCommand),
+  builtin(getDiagnosticsDefinition, getDiagnostics),
 ];
 
 export function toolSchemas(tools: readonly Tool[]): ToolSchema[] {
