@@ -4,12 +4,17 @@
 // `"variet.approval.command": "auto"`, and the command the model then runs must still ask in a modal (issue 13).
 // The edit's diff must open while its call is still being written, and ask only once it is complete; then the
 // checkpoint taken before the edit is compared with now and restored: the file is back (issue 15).
+// Then, in new chats: one call to the project's searxng MCP server (the repo's .venv, against the fake SearXNG of
+// tests/fakes/searxng.py) approved in its notification and shown as untrusted, and a task longer than the window
+// whose oldest steps are summarized (issue 15).
 // Screenshots of each step go to $E2E_OUT (default e2e/out). Run with `make e2e` (not part of `make test`).
 import { spawn, execFileSync } from "node:child_process";
+import { existsSync } from "node:fs";
 import * as fs from "node:fs/promises";
 import * as http from "node:http";
 import * as os from "node:os";
 import * as path from "node:path";
+import * as readline from "node:readline";
 import { fileURLToPath } from "node:url";
 
 import { chromium } from "playwright-core";
@@ -18,6 +23,10 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const codeServer = path.join(here, "node_modules", ".bin", "code-server");
 const vsix = path.join(here, "..", "variet.vsix");
 const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
+const repo = path.resolve(here, "..", "..");
+const venvPython = path.join(repo, ".venv", "bin", "python");
+const assistant = path.join(repo, ".venv", "bin", "assistant");
+if (!existsSync(assistant)) throw new Error("e2e: needs the repo's .venv with the assistant's MCP servers; run `make setup` at the root first");
 const DEADLINE_MS = 120_000;
 const out = process.env.E2E_OUT ?? path.join(here, "out");
 await fs.mkdir(out, { recursive: true });
@@ -84,14 +93,42 @@ function control(req, res, body) {
   res.writeHead(404).end();
 }
 
-/** The fake swapd (docs/architecture.md, "swapd's LAN port"): a scripted model for one turn. */
-function fakeSwapd() {
-  const answers = [
+const PARTS = 6;
+/** The model's script per task, picked by the user's request (which a summary keeps); then "done". */
+const scripts = {
+  "fix the typo in main.py": [
     call("c1", "read_file", { path: "main.py" }),
     gatedCall("c2", "edit_file", { path: "main.py", search: "helo", replace: "hello" }, editGate),
     call("c3", "run_command", { command: "echo ran > ran.txt" }),
     [{ delta: { content: "Fixed the **typo**." }, finish_reason: "stop" }],
-  ];
+  ],
+  "search the web for variet": [
+    call("m1", "searxng__web_search", { query: "variet" }),
+    [{ delta: { content: "The search found **three** results." }, finish_reason: "stop" }],
+  ],
+  "read every part file": [
+    ...Array.from({ length: PARTS }, (_, i) => call(`p${i}`, "read_file", { path: `part${i}.txt` })),
+    [{ delta: { content: "Read all six parts." }, finish_reason: "stop" }],
+  ],
+};
+const SUMMARY = "Task: read every part file.\nDecisions: read them in order.\nFiles touched: the parts read so far.\nOpen to-dos: read the remaining parts.";
+const summaryRequests = [];
+
+/** Which script a request belongs to: the task named in its newest user message (or in the summary). */
+function answerFor(body) {
+  const request = JSON.parse(body);
+  // A summary request: text only, the tools kept in the prompt (docs/decisions/0012-extension-summaries.md).
+  if (request.tool_choice === "none") {
+    summaryRequests.push(request);
+    return [{ delta: { content: SUMMARY }, finish_reason: "stop" }];
+  }
+  const users = request.messages.filter((m) => m.role === "user").map((m) => m.content).reverse();
+  const task = Object.keys(scripts).find((key) => users.some((text) => text.includes(key)));
+  return (task && scripts[task].shift()) ?? [{ delta: { content: "done" }, finish_reason: "stop" }];
+}
+
+/** The fake swapd (docs/architecture.md, "swapd's LAN port"): a scripted model. */
+function fakeSwapd() {
   return http.createServer((req, res) => {
     let body = "";
     req.on("data", (c) => (body += c));
@@ -101,7 +138,7 @@ function fakeSwapd() {
       if (url.startsWith("/props")) return res.end(JSON.stringify({ default_generation_settings: { n_ctx: 32768 } }));
       if (url.startsWith("/tokenize")) return res.end(JSON.stringify({ tokens: Array.from({ length: Math.ceil(body.length / 4) }, () => 1) }));
       if (url.startsWith("/v1/chat/completions")) {
-        const answer = answers.shift() ?? [{ delta: { content: "done" }, finish_reason: "stop" }];
+        const answer = answerFor(body);
         return typeof answer === "function" ? void answer(res) : sse(res, answer);
       }
       res.writeHead(404).end();
@@ -121,6 +158,17 @@ async function freePort() {
   return port;
 }
 
+/** The fake SearXNG upstream (tests/fakes/searxng.py) in a Python child: prints its URL, serves until stdin closes. */
+async function fakeSearxng() {
+  const script = "import sys\nfrom fakes.searxng import FakeSearxng, serve\nwith serve(FakeSearxng().app()) as url:\n    print(url, flush=True)\n    sys.stdin.read()\n";
+  const child = spawn(venvPython, ["-c", script], { cwd: repo, env: { ...process.env, PYTHONPATH: path.join(repo, "tests") }, stdio: ["pipe", "pipe", "inherit"] });
+  const url = await new Promise((resolve, reject) => {
+    readline.createInterface({ input: child.stdout }).once("line", resolve);
+    child.once("exit", (code) => reject(new Error(`e2e: the fake SearXNG exited with ${code}`)));
+  });
+  return { url: url.trim(), child };
+}
+
 /** Outside readiness with a deadline. */
 async function waitFor(what, check, ms = DEADLINE_MS) {
   const end = Date.now() + ms;
@@ -138,15 +186,27 @@ const extensions = path.join(base, "extensions");
 await fs.mkdir(workspace);
 await fs.mkdir(path.join(userData, "User"), { recursive: true });
 await fs.writeFile(path.join(workspace, "main.py"), "print('helo')\n");
+// Six files of 400 lines, about 6,000 tokens each to the fake's /tokenize: together more than the 32k window allows.
+for (let i = 0; i < PARTS; i++) {
+  const lines = Array.from({ length: 400 }, (_, n) => `part ${i} line ${String(n).padStart(3, "0")}: lorem ipsum dolor sit amet consectetur`);
+  await fs.writeFile(path.join(workspace, `part${i}.txt`), `${lines.join("\n")}\n`);
+}
 // What a cloned repository could carry: it must not switch off the question before a command.
 await fs.mkdir(path.join(workspace, ".vscode"));
 await fs.writeFile(path.join(workspace, ".vscode", "settings.json"), JSON.stringify({ "variet.approval.command": "auto" }));
 
 const swapd = fakeSwapd();
 const swapdPort = await listen(swapd);
+const searxng = await fakeSearxng();
+await fs.writeFile(path.join(base, "assistant.toml"), `[searxng]\nurl = "${searxng.url}"\n`);
 await fs.writeFile(
   path.join(userData, "User", "settings.json"),
-  JSON.stringify({ "variet.serverUrl": `http://127.0.0.1:${swapdPort}`, "security.workspace.trust.enabled": false, "workbench.startupEditor": "none" }),
+  JSON.stringify({
+    "variet.serverUrl": `http://127.0.0.1:${swapdPort}`,
+    "variet.mcpServers": { searxng: { command: [assistant, "mcp", "searxng", "--config", path.join(base, "assistant.toml")] } },
+    "security.workspace.trust.enabled": false,
+    "workbench.startupEditor": "none",
+  }),
 );
 // Point code-server's extension gallery at a closed loopback port: this machine has no internet, and the
 // test must not look any host up.
@@ -229,9 +289,38 @@ try {
   await waitFor("the swap request", async () => swaps.length > 0);
   if (JSON.stringify(swaps[0]) !== JSON.stringify({ tier: "deep", force: false })) throw new Error(`e2e: swap body ${JSON.stringify(swaps[0])}`);
   console.log("e2e: tiers ok (admin token in SecretStorage, live status 'deep loading 40%', swap posted)");
+
+  // MCP: a web search through the project's searxng server asks first, and its result is shown as untrusted.
+  await chat.locator("#new").click();
+  await chat.locator("#input").fill("search the web for variet");
+  await chat.locator("#input").press("Enter");
+  const allow = page.locator(".notifications-toasts .notification-toast", { hasText: "Variet wants to call searxng__web_search" });
+  await allow.waitFor();
+  await shot(page, "mcp-approval");
+  await allow.locator(".monaco-button", { hasText: "Allow" }).click();
+  await chat.locator("text=The search found three results.").waitFor();
+  const card = chat.locator("details.tool.ok.untrusted", { hasText: "searxng__web_search variet (untrusted content)" });
+  await card.locator("summary").click();
+  await card.locator("pre.result", { hasText: "Result 0 for variet" }).waitFor();
+  await shot(page, "mcp-tool-call");
+  console.log("e2e: MCP ok (searxng__web_search asked in a notification, its result shown as untrusted content)");
+
+  // Long task: six big reads outgrow the window; the oldest steps are summarized and the task goes on.
+  await chat.locator("#new").click();
+  await chat.locator("#input").fill("read every part file");
+  await chat.locator("#input").press("Enter");
+  await chat.locator("text=Read all six parts.").waitFor();
+  const summaryCard = chat.locator("details.summary");
+  await summaryCard.locator("summary").first().click();
+  await summaryCard.locator("pre", { hasText: "The user's request: read every part file" }).first().waitFor();
+  await shot(page, "long-task-summary");
+  if (summaryRequests.length === 0) throw new Error("e2e: the long task sent no summary request");
+  if (await chat.locator(".error").count()) throw new Error(`e2e: the long task showed an error: ${await chat.locator(".error").first().textContent()}`);
+  console.log(`e2e: long task ok (${summaryRequests.length} summary request(s), summary shown, task finished)`);
 } finally {
   await browser?.close();
   if (server.pid) process.kill(-server.pid, "SIGTERM");
   swapd.close();
+  searxng.child.stdin.end();
   await fs.rm(base, { recursive: true, force: true });
 }
