@@ -10,7 +10,8 @@ request per client and side, the side going first alternating.
 Per client: the median and p95 time to the first content token on each side, the overhead (swapd
 minus direct) of the medians and of the p95s, the paired median (each swapd request minus the direct
 one next to it), and the tokens/s ratio after the first token; then swapd's own CPU time per proxied
-request. The last line is the verdict against the targets, for the SDK client.
+request. The last line is the verdict against the targets, for the SDK client: the paired median
+TTFT overhead at most 1 ms and the tokens/s ratio at least 0.99.
 
 Run:  .venv/bin/python bench/swapd_overhead.py             (about 2 minutes on 2 cores)
       .venv/bin/python bench/swapd_overhead.py --profile   also samples swapd with py-spy meanwhile
@@ -48,6 +49,9 @@ TIER = (
     'args = ["--threads", "2", "--no-webui"]\n'
 )
 
+# llama-server closes the connection after each streamed answer; told so up front, a direct client
+# does not race that close with its next request (it connects anew each time either way).
+CLOSE = {"Connection": "close"}
 # One streamed chat: (seconds to the first content token, tokens/s after it).
 Stream = Callable[[str], tuple[float, float]]
 
@@ -77,7 +81,7 @@ def sdk_stream(clients: dict[str, openai.OpenAI]) -> Stream:
     return run
 
 
-def httpx_stream(client: httpx.Client) -> Stream:
+def httpx_stream(client: httpx.Client, direct: str) -> Stream:
     body = {
         "model": "fast",
         "messages": PROMPT,
@@ -91,7 +95,8 @@ def httpx_stream(client: httpx.Client) -> Stream:
     def run(base: str) -> tuple[float, float]:
         start = time.perf_counter()
         stamps: list[float] = []
-        with client.stream("POST", f"{base}/v1/chat/completions", json=body) as reply:
+        headers = CLOSE if base == direct else {}
+        with client.stream("POST", f"{base}/v1/chat/completions", json=body, headers=headers) as reply:
             for line in reply.iter_lines():
                 # A substring test, not json.loads: this client's own CPU use stays small.
                 if '"content":"' in line and '"content":""' not in line:
@@ -109,7 +114,7 @@ def instant_relay(tmp: Path, requests: int) -> dict[str, float]:
         sides = {"direct": swapd.upstream(), "swapd": swapd.url}
         first: dict[str, list[float]] = {"direct": [], "swapd": []}
         with httpx.Client(timeout=60, headers={"Authorization": f"Bearer {API_KEY}"}) as client:
-            run = httpx_stream(client)
+            run = httpx_stream(client, sides["direct"])
             for base in sides.values():
                 run(base)
             idle_rate = idle_cpu_rate(swapd.process.pid)
@@ -245,11 +250,17 @@ def main() -> None:
         try:
             sides = {"direct": swapd.upstream(), "swapd": swapd.url}
             sdk_clients = {
-                base: openai.OpenAI(base_url=f"{base}/v1", api_key=API_KEY, max_retries=0, timeout=120)
-                for base in sides.values()
+                base: openai.OpenAI(
+                    base_url=f"{base}/v1",
+                    api_key=API_KEY,
+                    max_retries=0,
+                    timeout=120,
+                    default_headers=CLOSE if side == "direct" else None,
+                )
+                for side, base in sides.items()
             }
             with httpx.Client(timeout=120, headers={"Authorization": f"Bearer {API_KEY}"}) as client:
-                streams = {"sdk": sdk_stream(sdk_clients), "httpx": httpx_stream(client)}
+                streams = {"sdk": sdk_stream(sdk_clients), "httpx": httpx_stream(client, sides["direct"])}
                 for run in streams.values():  # warm both connections and llama-server's prompt cache
                     for base in sides.values():
                         run(base)
@@ -295,10 +306,11 @@ def main() -> None:
         f" {instant['cpu_per_event_us']:.1f} µs per event"
     )
     sdk = results["sdk"]
-    ok = sdk["overhead_median_ms"] <= TTFT_TARGET_MS and sdk["tps_ratio"] >= RATIO_TARGET
+    # The paired median, as issue 16 measured it: the difference of two medians drifts with the load.
+    ok = sdk["overhead_paired_ms"] <= TTFT_TARGET_MS and sdk["tps_ratio"] >= RATIO_TARGET
     print(
-        f"verdict: {'PASS' if ok else 'FAIL'} (SDK client: median TTFT overhead"
-        f" {sdk['overhead_median_ms']:.2f} ms, target <= {TTFT_TARGET_MS:g} ms;"
+        f"verdict: {'PASS' if ok else 'FAIL'} (SDK client: TTFT overhead, paired median,"
+        f" {sdk['overhead_paired_ms']:.2f} ms, target <= {TTFT_TARGET_MS:g} ms;"
         f" tokens/s ratio {sdk['tps_ratio']:.3f}, target >= {RATIO_TARGET})"
     )
 
