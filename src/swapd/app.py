@@ -23,7 +23,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from swapd import logs
 from swapd.companions import Companions
@@ -36,7 +37,7 @@ from swapd.events import EventHub
 from swapd.gpu import GpuProbe, NvmlGpu, open_probe, overcommitted
 from swapd.logs import line
 from swapd.metrics import Metrics
-from swapd.proxy import PROXIED, Proxy, error_response
+from swapd.proxy import PROXIED, TRANSPORT, Proxy, error_response
 from swapd.slots import PromptCache
 from swapd.supervisor import Supervisor
 from swapd.swap import Phase
@@ -48,12 +49,13 @@ PATH_CHARS = frozenset(b"abcdefghijklmnopqrstuvwxyz0123456789/_-")
 
 
 class FrontDoor:
-    """Refuses paths with dot segments, empty segments or escapes before any routing happens, and
-    hands the proxied paths on the LAN port straight to the proxy: the path every completion takes
-    skips the router and its request objects (issue 16)."""
+    """The app uvicorn runs. Refuses paths with dot segments, empty segments or escapes before any
+    routing happens, and hands the proxied paths on the LAN port straight to the proxy; the rest
+    goes to `app` (Starlette). The path every token takes is then uvicorn, this and the proxy, with
+    no middleware wrapping each chunk (issue 16)."""
 
-    def __init__(self, app: ASGIApp, proxy: Proxy) -> None:
-        self._app = app
+    def __init__(self, app: Starlette, proxy: Proxy) -> None:
+        self.app = app
         self._proxy = proxy
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -68,7 +70,17 @@ class FrontDoor:
             if PROXIED.get(scope["path"]) == scope["method"] and not on_local_socket(Request(scope)):
                 await self._proxy(scope, receive, send)
                 return
-        await self._app(scope, receive, send)
+        await self.app(scope, receive, send)
+
+
+class HttpProtocol(HttpToolsProtocol):
+    """uvicorn's HTTP/1.1 protocol, which also offers each request the connection's transport (the
+    ASGI extension `swapd.transport`): the proxy writes SSE chunks to it straight from llama-server's
+    data callback (docs/decisions/0015-sse-straight-to-the-client.md)."""
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self.scope["extensions"] = {TRANSPORT: {"transport": self.transport}}
 
 
 @dataclass(frozen=True)
@@ -123,7 +135,7 @@ async def _internal(request: Request, exc: Exception) -> Response:
     return error_response(SwapdError("internal error in swapd; see its log"))
 
 
-def build(config: Config, secrets: Secrets, hub: EventHub, probe: GpuProbe | None = None) -> Starlette:
+def build(config: Config, secrets: Secrets, hub: EventHub, probe: GpuProbe | None = None) -> FrontDoor:
     """The whole app; `probe` replaces the configured GPU backend in tests."""
     probe = probe or open_probe(config.gpu)
     client = httpx.AsyncClient(
@@ -237,8 +249,7 @@ def build(config: Config, secrets: Secrets, hub: EventHub, probe: GpuProbe | Non
         lifespan=lifespan,
         exception_handlers={SwapdError: _swapd_error, HTTPException: _http_error, Exception: _internal},
     )
-    app.add_middleware(FrontDoor, proxy=proxy)
-    return app
+    return FrontDoor(app, proxy)
 
 
 def control_socket(path: Path, group: str | None) -> socket.socket:
@@ -308,6 +319,12 @@ def serve(config: Config) -> None:
     app = build(config, secrets, hub)
     sockets = [lan_socket(config), control_socket(config.control_socket, config.control_socket_group)]
     uv_config = uvicorn.Config(
-        app, log_config=None, access_log=False, timeout_graceful_shutdown=10, lifespan="on"
+        app,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=10,
+        lifespan="on",
+        http=HttpProtocol,
+        proxy_headers=False,  # swapd is not behind a proxy: no client may set its address by header
     )
     Server(uv_config, hub, config.control_socket).run(sockets=sockets)

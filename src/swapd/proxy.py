@@ -2,8 +2,9 @@
 
 Only a fixed list of paths is proxied, and the upstream path is always the route's own, never the
 client's, so no path trick reaches another llama-server endpoint. `Proxy` is a bare ASGI app that
-app.py's front door calls for those paths, so the path every token takes is short: SSE is relayed
-chunk by chunk as llama-server writes it, with one wake-up per chunk (docs/benchmarks.md, issue 16).
+app.py's front door calls for those paths, so the path every token takes is short: each SSE chunk
+is written to the client as llama-server's bytes are parsed, with no task woken for it
+(docs/decisions/0015-sse-straight-to-the-client.md, issue 16).
 """
 
 import asyncio
@@ -48,6 +49,8 @@ PROXIED: dict[str, str] = {
     "/slots": "GET",
 }
 SSE = b"text/event-stream"
+# The ASGI extension through which app.HttpProtocol offers a connection's transport.
+TRANSPORT = "swapd.transport"
 
 
 def envelope(exc: SwapdError) -> dict[str, object]:
@@ -188,12 +191,21 @@ class Exchange:
         if not self._started:
             self._started = True
             return await self._head()
-        assert self._conn is not None
         try:
-            data = await self._conn.read()
+            data = await self.body.read()
         except BrokenOff as exc:
-            return Stop(self._cancelled or UpstreamUnavailable(f"llama-server broke off the response: {exc}"))
+            return Stop(self.broken(exc))
         return data if data else Stop()
+
+    @property
+    def body(self) -> Connection:
+        """Where the body comes from, once `next` gave the Head: the relay reads it straight."""
+        assert self._conn is not None
+        return self._conn
+
+    def broken(self, exc: BrokenOff) -> SwapdError:
+        """Why the body stopped short: a forced swap's message, or the upstream's failure."""
+        return self._cancelled or UpstreamUnavailable(f"llama-server broke off the response: {exc}")
 
     async def _head(self) -> Item:
         for attempt in (1, 2):
@@ -224,28 +236,80 @@ class Exchange:
 
 
 class Reply:
-    """The client's side of one exchange: the status sent, and whether the client is gone."""
+    """The client's side of one exchange: the status sent, whether the client is gone, and its
+    connection's transport where the server offers it."""
 
-    def __init__(self, send: Send) -> None:
-        self._send = send
+    def __init__(self, send: Send, transport: asyncio.WriteTransport | None = None) -> None:
+        self.send = send
+        self.transport = transport
         self.status = 499  # nginx's "client closed request", kept if nothing was sent
         self.tier = "none"  # the tier or companion that served, once admitted
         self.companion = False
+        self.started = False
         self.complete = False
         self.gone = False
 
     async def start(self, status: int, headers: list[tuple[bytes, bytes]]) -> None:
         self.status = status
-        await self._send({"type": "http.response.start", "status": status, "headers": headers})
+        self.started = True
+        await self.send({"type": "http.response.start", "status": status, "headers": headers})
 
     async def body(self, data: bytes, more: bool) -> None:
         self.complete = not more
-        await self._send({"type": "http.response.body", "body": data, "more_body": more})
+        await self.send({"type": "http.response.body", "body": data, "more_body": more})
 
     async def error(self, exc: SwapdError) -> None:
         response = error_response(exc)
         await self.start(response.status_code, response.raw_headers)
         await self.body(bytes(response.body), False)
+
+
+def client_transport(scope: Scope) -> asyncio.WriteTransport | None:
+    """The client connection's transport, where the server offers it (app.HttpProtocol does)."""
+    offered: dict[str, asyncio.WriteTransport] | None = scope.get("extensions", {}).get(TRANSPORT)
+    return None if offered is None else offered["transport"]
+
+
+class DirectBody:
+    """Writes SSE chunks to the client's transport from llama-server's data callback, as uvicorn
+    would frame them, so a token costs no task wake-up (issue 16, decision 0015).
+
+    It refuses while anything is queued for the client (the client is behind) or while the relay
+    is sending through the server's `send`, which waits for a slow client: what it refuses goes
+    that way, in order."""
+
+    def __init__(self, transport: asyncio.WriteTransport) -> None:
+        self._transport = transport
+        self.held = False
+
+    def __call__(self, data: bytes) -> bool:
+        if self.held or self._transport.get_write_buffer_size() or self._transport.is_closing():
+            return False
+        self._transport.write(b"%x\r\n%b\r\n" % (len(data), data))
+        return True
+
+
+async def relay(upstream: Connection, reply: Reply) -> None:
+    """An SSE body to the client as it comes, until it completes (BrokenOff if it cannot): through
+    DirectBody where the server offers the client's transport, else (and for what DirectBody
+    refuses) through the server's `send`. Call after `reply.start`."""
+    # uvicorn chunks a 200 answer that has no content-length; DirectBody writes those frames.
+    direct = DirectBody(reply.transport) if reply.transport is not None and reply.status == 200 else None
+    upstream.sink = direct
+    try:
+        while True:
+            if (data := upstream.take()) is None:
+                await upstream.changed()
+            elif not data:
+                return
+            elif direct is None or not direct(data):
+                if direct is not None:
+                    direct.held = True
+                await reply.send({"type": "http.response.body", "body": data, "more_body": True})
+                if direct is not None:
+                    direct.held = False
+    finally:
+        upstream.sink = None
 
 
 class Proxy:
@@ -281,7 +345,15 @@ class Proxy:
         From admission on, the client's disconnect cancels this task: a queued request leaves the
         queue, the upstream connection is closed (llama-server stops), and the ticket is released.
         """
-        reply = Reply(send)
+        reply = Reply(send, client_transport(scope))
+        try:
+            await self._handle(scope, receive, reply)
+        except Exception as exc:  # as Starlette's error middleware did, before this path left it (issue 16)
+            log.exception(line("request.internal_error", path=scope["path"]), exc_info=exc)
+            if not reply.started:
+                await reply.error(SwapdError("internal error in swapd; see its log"))
+
+    async def _handle(self, scope: Scope, receive: Receive, reply: Reply) -> None:
         try:
             (gate, name), call = await self._request(scope, receive)
         except SwapdError as exc:
@@ -354,12 +426,12 @@ class Proxy:
     async def _stream(exchange: Exchange, head: Head, headers: Headers, reply: Reply) -> None:
         headers += [(b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
         await reply.start(head.status, headers)
-        while isinstance(item := await exchange.next(), bytes):
-            await reply.body(item, True)
-        if isinstance(item, Stop) and item.error is not None:
-            log.info(line("request.broken", tier=exchange.ticket.tier, error=item.error))
-            event = json.dumps(envelope(item.error))
-            await reply.body(f"data: {event}\n\n".encode(), True)
+        try:
+            await relay(exchange.body, reply)
+        except BrokenOff as exc:
+            error = exchange.broken(exc)
+            log.info(line("request.broken", tier=exchange.ticket.tier, error=error))
+            await reply.body(f"data: {json.dumps(envelope(error))}\n\n".encode(), True)
         await reply.body(b"", False)
 
     @staticmethod

@@ -13,10 +13,10 @@ import httpx
 import pytest
 import uvicorn
 from localhost import free_port
-from starlette.applications import Starlette
+from starlette.types import ASGIApp
 
 from swapd import config as configuration
-from swapd.app import Secrets, build, lan_socket
+from swapd.app import FrontDoor, HttpProtocol, Secrets, build, lan_socket
 from swapd.events import EventHub
 from swapd.gpu import GpuProbe
 
@@ -69,7 +69,7 @@ def make_config(tmp_path: Path, **overrides: Any) -> configuration.Config:
 
 @dataclass
 class Swapd:
-    app: Starlette
+    app: FrontDoor
     hub: EventHub
     client: httpx.AsyncClient  # the LAN port, with the API key
     admin: dict[str, str]  # headers for the control API on the LAN port
@@ -134,7 +134,7 @@ async def running(
     """The app in-process (ASGITransport buffers whole answers: no streaming tests through it)."""
     hub = EventHub()
     app = build(config, Secrets((API_KEY,), (ADMIN_TOKEN,) if admin else ()), hub, probe)
-    async with app.router.lifespan_context(app):
+    async with app.app.router.lifespan_context(app.app):
         transport = httpx.ASGITransport(app=app)
         headers = {"Authorization": f"Bearer {API_KEY}"}
         async with httpx.AsyncClient(
@@ -144,11 +144,13 @@ async def running(
 
 
 @contextlib.asynccontextmanager
-async def serving(app: Starlette) -> AsyncIterator[str]:
-    """The app of `running` (its lifespan already entered) behind a real uvicorn on a loopback port."""
+async def serving(app: ASGIApp) -> AsyncIterator[str]:
+    """The app of `running` (its lifespan already entered) behind a real uvicorn on a loopback port,
+    with swapd's HTTP protocol."""
     sock = lan_socket(make_config(Path("/nonexistent"), port=free_port()))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="off"))
+    config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off", http=HttpProtocol)
+    server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
         deadline = time.monotonic() + 10

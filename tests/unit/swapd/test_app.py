@@ -9,12 +9,14 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import ADMIN_TOKEN, API_KEY, make_config, running, tier
+from conftest import ADMIN_TOKEN, API_KEY, make_config, running, serving, tier
 from localhost import free_port
 from prometheus_client.parser import text_string_to_metric_families
+from starlette.types import Receive, Scope, Send
 
 from swapd.app import control_socket, lan_socket
 from swapd.gpu import FileGpu
+from swapd.proxy import client_transport
 
 pytestmark = pytest.mark.anyio
 CHAT = {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 3}
@@ -259,6 +261,21 @@ async def test_lan_connections_have_nagle_off(tmp_path: Path) -> None:
         _, writer = await asyncio.open_connection(*listener.getsockname())
         assert await accepted.get() == 1
         writer.close()
+
+
+async def test_the_server_offers_each_request_its_transport() -> None:
+    """The proxy writes SSE chunks to it; were the offer lost (a uvicorn upgrade), every token would
+    go through `send` again, still correct but with a task wake-up each (issue 16)."""
+    offered: list[bool] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        offered.append(client_transport(scope) is not None)
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    async with serving(app) as url, httpx.AsyncClient(base_url=url) as client:
+        replies = [await client.get("/health") for _ in range(2)]  # the second on the kept connection
+    assert [r.status_code for r in replies] == [204, 204] and offered == [True, True]
 
 
 def test_the_control_socket_accepts_connections_as_soon_as_its_file_exists(tmp_path: Path) -> None:

@@ -1,16 +1,20 @@
-"""The upstream exchange: one transparent retry when a connection fails before any response byte."""
+"""The upstream exchange: one transparent retry when a connection fails before any response byte; the
+relay of an SSE body to the client, straight or through the server's `send`."""
 
 import asyncio
 import socket
 import struct
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from starlette.types import Message
 
 from swapd.driver import Ticket
 from swapd.errors import UpstreamUnavailable
-from swapd.proxy import Call, Exchange, Head, Stop
+from swapd.proxy import Call, Exchange, Head, Reply, Stop, relay
 from swapd.upstream import Connection, NoAnswer, Pool
 
 pytestmark = pytest.mark.anyio
@@ -111,3 +115,90 @@ async def test_a_forced_cancel_ends_the_exchange_with_a_clear_error() -> None:
         pool.close()
     assert isinstance(item, Stop) and item.error is not None
     assert "forced swap to 'deep'" in str(item.error)
+
+
+class Upstream(asyncio.Transport):
+    """Stands in for the socket under the upstream Connection: takes the request, does nothing else."""
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        pass
+
+    def abort(self) -> None:
+        pass
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+
+class Client(asyncio.WriteTransport):
+    """Stands in for the client's socket under uvicorn: unframes what DirectBody writes into `out`;
+    before each write the test says whether bytes are still queued for the client."""
+
+    def __init__(self, behind: Iterator[bool], out: list[bytes]) -> None:
+        super().__init__()
+        self._behind = behind
+        self._out = out
+
+    def get_write_buffer_size(self) -> int:
+        return 1 if next(self._behind, False) else 0
+
+    def is_closing(self) -> bool:
+        return False
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        size, _, rest = bytes(data).partition(b"\r\n")
+        assert rest.endswith(b"\r\n") and int(size, 16) == len(rest) - 2, data
+        self._out.append(rest[:-2])
+
+
+@given(
+    events=st.lists(st.binary(min_size=1, max_size=40), min_size=1, max_size=12),
+    cuts=st.lists(st.integers(min_value=1, max_value=600), max_size=10),
+    behind=st.lists(st.booleans(), max_size=30),
+    slow=st.lists(st.booleans(), max_size=30),
+)
+def test_the_relayed_body_reaches_the_client_whole_and_in_order(
+    events: list[bytes], cuts: list[int], behind: list[bool], slow: list[bool]
+) -> None:
+    """Bytes go straight to the client while it keeps up, and through `send` (which may wait for a
+    slow client while more arrives) when it does not; the client gets every byte once, in order."""
+    body = b"".join(b"%x\r\n%s\r\n" % (len(e), e) for e in events) + b"0\r\n\r\n"
+    points = sorted({c % len(body) for c in cuts} - {0})
+    pieces = [body[a:b] for a, b in zip([0, *points], [*points, len(body)], strict=True)]
+
+    async def scenario() -> list[bytes]:
+        loop = asyncio.get_running_loop()
+        out: list[bytes] = []
+        waits = iter(slow)
+
+        async def send(message: Message) -> None:
+            if message["type"] != "http.response.body":
+                return
+            if next(waits, False):  # the server waits a loop turn for the client; more may arrive
+                turn = loop.create_future()
+                loop.call_soon(turn.set_result, None)
+                await turn
+            out.append(message["body"])
+
+        conn = Connection(("127.0.0.1", 1), lambda _: None)
+        conn.connection_made(Upstream())
+        conn.send(b"POST /v1/chat/completions HTTP/1.1\r\n\r\n")
+        conn.data_received(
+            b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
+        )
+        reply = Reply(send, Client(iter(behind), out))
+        await reply.start(200, [])
+
+        def arrive(i: int) -> None:  # one piece per loop turn, between the relay's steps
+            conn.data_received(pieces[i])
+            if i + 1 < len(pieces):
+                loop.call_soon(arrive, i + 1)
+
+        loop.call_soon(arrive, 0)
+        await relay(conn, reply)
+        return out
+
+    assert b"".join(asyncio.run(scenario())) == b"".join(events)

@@ -148,3 +148,72 @@ async def test_a_garbled_answer_counts_as_no_answer() -> None:
     assert len(items) == 1 and isinstance(items[0], Stop)
     assert "tier 'fast' did not answer: malformed response" in str(items[0].error)
     assert len(accepted) == 2
+
+
+class CountingPool(Pool):
+    """The real pool, counting the connections asked of it: a resent request asks twice."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.attempts = 0
+
+    async def connection(self, host: str, port: int, fresh: bool = False) -> Connection:
+        self.attempts += 1
+        return await super().connection(host, port, fresh)
+
+
+@asynccontextmanager
+async def one_answer_per_connection(then: str) -> AsyncIterator[tuple[str, list[int]]]:
+    """A loopback server that answers one request per connection, saying nothing of closing (HTTP/1.1
+    keep-alive), as llama-server does for a streamed answer; `then` is `close` (hang up right after
+    the answer) or `drop` (hang up without answering when a second request comes on it). Yields the
+    URL and the connections accepted so far."""
+    accepted: list[int] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(len(accepted) + 1)
+        try:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}")
+            await writer.drain()
+            if then == "drop":
+                await reader.readuntil(b"\r\n\r\n")
+        except asyncio.IncompleteReadError:
+            pass
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    async with server:
+        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}", accepted
+
+
+async def until(check: Callable[[], bool], what: str) -> None:
+    """Wait for something outside the pool (a server's accept) to happen, up to a deadline."""
+    deadline = asyncio.get_running_loop().time() + 10
+    while not check():
+        assert asyncio.get_running_loop().time() < deadline, f"never happened: {what}"
+        await asyncio.sleep(0.01)
+
+
+@pytest.mark.anyio
+async def test_a_connection_the_upstream_closes_is_replaced_ahead_of_the_next_request() -> None:
+    pool = CountingPool()
+    async with one_answer_per_connection("close") as (url, accepted):
+        first = await items_of(pool, url, Call("GET", "/props"))
+        await until(lambda: len(accepted) == 2, "a second connection with no request on it")
+        second = await items_of(pool, url, Call("GET", "/props"))
+        pool.close()
+    assert first[1:] == second[1:] == [b"{}", Stop()]
+    assert pool.attempts == 2  # one connection asked for per request: nothing was resent
+
+
+@pytest.mark.anyio
+async def test_after_an_upstream_dropped_a_kept_connection_no_request_is_resent() -> None:
+    pool = CountingPool()
+    async with one_answer_per_connection("drop") as (url, _):
+        answers = [await items_of(pool, url, Call("GET", "/props")) for _ in range(4)]
+        pool.close()
+    assert all(items[1:] == [b"{}", Stop()] for items in answers)
+    # The second request met the dropped keep-alive and was resent once; from then on the pool
+    # keeps no finished connection of that upstream, so the third and fourth went through at once.
+    assert pool.attempts == 5
