@@ -273,16 +273,21 @@ def model_path(unit: Tier | Companion) -> Path:
     return _bundled_path(unit.model, "model")
 
 
-def command(config: Config, tier: Tier, port: int | str) -> list[str]:
-    """The llama-server command line for a tier on a loopback port."""
-    argv = [
+def _server_argv(config: Config, unit: Tier | Companion, port: int | str) -> list[str]:
+    """The flags swapd owns (OWNED_FLAGS), the same for a tier and a companion."""
+    return [
         str(_bundled_path(config.llama_server, "llama_server")),
-        "--model", str(_bundled_path(tier.model, "model")),
-        "--ctx-size", str(tier.ctx_size),
-        "--parallel", str(tier.parallel),
+        "--model", str(model_path(unit)),
+        "--ctx-size", str(unit.ctx_size),
+        "--parallel", str(unit.parallel),
         "--host", "127.0.0.1",
         "--port", str(port),
     ]  # fmt: skip
+
+
+def command(config: Config, tier: Tier, port: int | str) -> list[str]:
+    """The llama-server command line for a tier on a loopback port."""
+    argv = _server_argv(config, tier, port)
     if config.prompt_cache_max_mib > 0:
         argv += ["--slot-save-path", str(config.slot_dir(tier.name))]
     if tier.chat_template_file is not None:
@@ -296,15 +301,7 @@ def command(config: Config, tier: Tier, port: int | str) -> list[str]:
 
 def companion_command(config: Config, companion: Companion, port: int | str) -> list[str]:
     """The llama-server command line for a companion on a loopback port."""
-    argv = [
-        str(_bundled_path(config.llama_server, "llama_server")),
-        "--model", str(_bundled_path(companion.model, "model")),
-        "--ctx-size", str(companion.ctx_size),
-        "--parallel", str(companion.parallel),
-        "--host", "127.0.0.1",
-        "--port", str(port),
-    ]  # fmt: skip
-    return [*argv, *companion.args]
+    return [*_server_argv(config, companion, port), *companion.args]
 
 
 def companion_env(companion: Companion) -> dict[str, str]:
