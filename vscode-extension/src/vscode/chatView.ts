@@ -131,7 +131,7 @@ export class ChatView implements vscode.WebviewViewProvider, vscode.Disposable {
     this.post({ type: "history", messages, ...(checkpoints ? { checkpoints } : {}) });
   }
 
-  /** Run work that must not overlap a turn (restores, diffs); Stop aborts it. */
+  /** Run work that must not overlap another (a turn, a restore, a diff); Stop aborts it. */
   private exclusive(work: (signal: AbortSignal) => Promise<void>): void {
     if (this.running) {
       this.post({ type: "notice", text: "The agent is still working; stop it first." });
@@ -209,26 +209,21 @@ export class ChatView implements vscode.WebviewViewProvider, vscode.Disposable {
       this.post({ type: "notice", text: "Open a folder first: the agent only works inside a workspace." });
       return;
     }
-    if (this.running) {
-      this.post({ type: "notice", text: "The agent is still working; stop it first." });
-      return;
-    }
-    const controller = new AbortController();
-    this.running = controller;
-    this.post({ type: "busy", busy: true });
     const emit = (event: AgentEvent): void => {
       if (event.type === "assistant_end" && event.servedBy) this.deps.onServedBy(event.servedBy);
       this.post({ type: "event", event });
     };
-    this.turn = run(agent, controller.signal, emit).finally(async () => {
-      this.running = undefined;
-      this.post({ type: "busy", busy: false });
-      await Promise.all([this.deps.state.update(HISTORY_KEY, savedTail(agent.messages)), this.deps.state.update(UNTRUSTED_KEY, agent.untrusted)]).then(
-        undefined,
-        (error: unknown) => {
-          this.post({ type: "notice", text: `The conversation could not be saved: ${String(error)}` });
-        },
-      );
+    this.exclusive(async (signal) => {
+      try {
+        await run(agent, signal, emit);
+      } finally {
+        await Promise.all([this.deps.state.update(HISTORY_KEY, savedTail(agent.messages)), this.deps.state.update(UNTRUSTED_KEY, agent.untrusted)]).then(
+          undefined,
+          (error: unknown) => {
+            this.post({ type: "notice", text: `The conversation could not be saved: ${String(error)}` });
+          },
+        );
+      }
     });
   }
 
