@@ -16,7 +16,6 @@ python3 runs it):
   --fake-oom               with --fake-exit-on-load: log a CUDA out-of-memory line first
   --fake-hang-load         never become healthy
   --fake-token-s S         delay per token, streamed or not (a request may override with "fake_token_s")
-  --fake-ignore-sigterm    ignore SIGTERM, so only SIGKILL stops it
   --fake-save-fails        answer slot saves with 500, as a full disk does
   Slots (with --slot-save-path): a chat fills slot 0; `POST /slots/{id}?action=save|restore` write
   and read `FAKESLOT <tokens>` files, and a restore of any other content is refused with 400.
@@ -28,7 +27,6 @@ python3 runs it):
 import argparse
 import json
 import os
-import signal
 import sys
 import threading
 import time
@@ -245,10 +243,7 @@ def main() -> None:
     parser.add_argument("--fake-oom", action="store_true")
     parser.add_argument("--fake-hang-load", action="store_true")
     parser.add_argument("--fake-token-s", type=float, default=0.0)
-    parser.add_argument("--fake-ignore-sigterm", action="store_true")
     args, _ = parser.parse_known_args()
-    if args.fake_ignore_sigterm:
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
     print(f"main: loading model '{args.model}' ctx {args.ctx_size} slots {args.parallel}", flush=True)
     if args.fake_exit_on_load is not None:
         time.sleep(args.fake_load_s)
