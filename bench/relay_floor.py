@@ -23,10 +23,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-import openai
 import uvloop
 from rig import Swapd, load_average, machine, wait
-from swapd_overhead import API_KEY, CLOSE, TIER, cpu_seconds, interval, sdk_stream
+from swapd_overhead import API_KEY, TIER, cpu_seconds, interval, sdk_clients, sdk_stream
 
 from swapd.supervisor import free_loopback_port
 
@@ -114,16 +113,7 @@ def main() -> None:
         try:
             wait(lambda: listening(port), 10, "the relay's port")
             sides = {"direct": direct, "relay": f"http://127.0.0.1:{port}", "swapd": swapd.url}
-            clients = {
-                base: openai.OpenAI(
-                    base_url=f"{base}/v1",
-                    api_key=API_KEY,
-                    max_retries=0,
-                    timeout=120,
-                    default_headers=None if side == "swapd" else CLOSE,
-                )
-                for side, base in sides.items()
-            }
+            clients = sdk_clients(sides)
             run = sdk_stream(clients)
             for base in sides.values():
                 run(base)

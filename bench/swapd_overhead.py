@@ -69,6 +69,21 @@ def rate(stamps: list[float]) -> float:
     return (len(stamps) - 1) / (stamps[-1] - stamps[0]) if len(stamps) > 1 else 0.0
 
 
+def sdk_clients(sides: dict[str, str]) -> dict[str, openai.OpenAI]:
+    """An SDK client per side, by base URL, set up as users do: the API key, no retries. Every side
+    but swapd reaches llama-server, which closes the connection after a stream, so it says so first."""
+    return {
+        base: openai.OpenAI(
+            base_url=f"{base}/v1",
+            api_key=API_KEY,
+            max_retries=0,
+            timeout=120,
+            default_headers=None if side == "swapd" else CLOSE,
+        )
+        for side, base in sides.items()
+    }
+
+
 def sdk_stream(clients: dict[str, openai.OpenAI]) -> Stream:
     def run(base: str) -> tuple[float, float]:
         start = time.perf_counter()
@@ -278,18 +293,9 @@ def main() -> None:
         profile = tmp / "profile.txt"
         try:
             sides = {"direct": swapd.upstream(), "swapd": swapd.url}
-            sdk_clients = {
-                base: openai.OpenAI(
-                    base_url=f"{base}/v1",
-                    api_key=API_KEY,
-                    max_retries=0,
-                    timeout=120,
-                    default_headers=CLOSE if side == "direct" else None,
-                )
-                for side, base in sides.items()
-            }
+            clients = sdk_clients(sides)
             with httpx.Client(timeout=120, headers={"Authorization": f"Bearer {API_KEY}"}) as client:
-                streams = {"sdk": sdk_stream(sdk_clients), "httpx": httpx_stream(client, sides["direct"])}
+                streams = {"sdk": sdk_stream(clients), "httpx": httpx_stream(client, sides["direct"])}
                 for run in streams.values():  # warm both connections and llama-server's prompt cache
                     for base in sides.values():
                         run(base)
@@ -300,7 +306,7 @@ def main() -> None:
                     argv += ["--rate", str(args.profile_rate), "--format", "raw", "--output", str(profile)]
                     profiler = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 samples, swapd_cpu_s = measure(streams, sides, args.rounds, swapd.process.pid)
-            for sdk_client in sdk_clients.values():
+            for sdk_client in clients.values():
                 sdk_client.close()
             if profiler is not None:
                 profiler.send_signal(signal.SIGINT)
