@@ -63,6 +63,11 @@ def main() -> int:
             print(f"demo: swapd did not become ready; see {log_path}", file=sys.stderr)
             return 1
         print(f"demo: swapd serves {URL}; try /tier deep, /status, /tools, /quit", flush=True)
+        print(
+            "demo: only fast uses the tiny model's own chat template; balanced and deep run it behind"
+            " the production templates (Qwen 3.5, Gemma 4), so expect odd answers there",
+            flush=True,
+        )
         chat = subprocess.run(
             [sys.executable, "-m", "assistant", "chat", "--config", str(CHAT_CONFIG)], check=False
         )
