@@ -30,6 +30,9 @@ _LINE_BREAKING = frozenset({"Cc", "Zl", "Zp"})
 _ENCODED_WORD = re.compile(r"=\?.*\?=", re.DOTALL)
 # RFC 5322 msg-id as found in the wild: printable ASCII in angle brackets.
 _MESSAGE_ID = re.compile(r"<[!-;=?-~]+>")
+# Folded at RFC 5322's hard limit, not 78: Python's folder can drop a space between encoded words, or
+# start a header with an empty line, and the read-back check would then refuse a harmless subject.
+_WRITE_POLICY = email.policy.SMTP.clone(max_line_length=998)
 
 
 class Attachment(BaseModel):
@@ -180,7 +183,7 @@ def build_draft(
     if in_reply_to:
         reply_to, chain = reply_headers(in_reply_to, references)
         headers += [("In-Reply-To", reply_to), ("References", chain)]
-    message = EmailMessage(policy=email.policy.SMTP)
+    message = EmailMessage(policy=_WRITE_POLICY)
     for name, value in headers:
         message[name] = value
     message.set_content(body)
