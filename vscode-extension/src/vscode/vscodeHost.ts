@@ -168,7 +168,10 @@ export class VsCodeHost implements Host {
     const docs = reuse?.proposal ?? this.proposals.add(change);
     try {
       if (reuse) docs.update(change);
-      else await vscode.commands.executeCommand("vscode.diff", docs.before, docs.after, diffTitle(change), { preview: true });
+      // The streamed diff may have been closed, or replaced as a preview tab, meanwhile: the question needs it shown.
+      if (!reuse || this.diffTabs(docs.after).length === 0) {
+        await vscode.commands.executeCommand("vscode.diff", docs.before, docs.after, diffTitle(change), { preview: true });
+      }
       const question = change.isNew ? `Create ${change.path}?` : `Apply this edit to ${change.path}?`;
       const ask = warning ? vscode.window.showWarningMessage(`${warning} ${question}`, ACCEPT, REJECT, REJECT_WITH_REASON) : vscode.window.showInformationMessage(question, ACCEPT, REJECT, REJECT_WITH_REASON);
       const answer = await unlessAborted(ask, signal);
@@ -186,9 +189,14 @@ export class VsCodeHost implements Host {
     return reason ? { approved: false, reason } : { approved: false };
   }
 
-  private async closeDiff(after: vscode.Uri): Promise<void> {
+  /** The open diff tabs whose right side is `after`. */
+  private diffTabs(after: vscode.Uri): vscode.Tab[] {
     const tabs = vscode.window.tabGroups?.all.flatMap((group) => group.tabs) ?? [];
-    const mine = tabs.filter((tab) => tab.input instanceof vscode.TabInputTextDiff && tab.input.modified.toString() === after.toString());
+    return tabs.filter((tab) => tab.input instanceof vscode.TabInputTextDiff && tab.input.modified.toString() === after.toString());
+  }
+
+  private async closeDiff(after: vscode.Uri): Promise<void> {
+    const mine = this.diffTabs(after);
     if (mine.length > 0) await vscode.window.tabGroups.close(mine);
   }
 

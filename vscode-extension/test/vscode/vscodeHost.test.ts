@@ -112,6 +112,21 @@ describe("issue 15: the diff while an edit streams", () => {
     expect(mock.tabs).toEqual([]);
   });
 
+  it("the question opens the diff again when the streamed one was closed meanwhile", async () => {
+    host.preview("c3", change("old\n"));
+    mock.tabs = [];
+    const diffs = (): unknown[][] => mock.callsTo("executeCommand").filter((args) => args[0] === "vscode.diff");
+    let shownAtQuestion: string[] = [];
+    mock.answer("showInformationMessage", () => {
+      shownAtQuestion = mock.tabs.map((tab) => proposals.provideTextDocumentContent((tab as { input: vscode.TabInputTextDiff }).input.modified));
+      return "Reject";
+    });
+    expect(await host.approve({ kind: "edit", tool: "edit_file", change: change("new\n"), callId: "c3" }, new AbortController().signal)).toEqual({ approved: false });
+    expect(diffs()).toHaveLength(2);
+    expect(shownAtQuestion).toEqual(["new\n"]);
+    expect(mock.tabs).toEqual([]);
+  });
+
   it("closing a preview closes its diff", async () => {
     host.preview("c2", change("x"));
     expect(mock.tabs).toHaveLength(1);
