@@ -26,8 +26,9 @@ export const ADMIN_TOKEN_SECRET = "variet.adminToken";
 
 /**
  * Settings a cloned repository must never set: approvals decide what runs without asking, the server URL is where
- * the API key goes, checkpoints are what makes a step undoable, and MCP servers are commands the editor runs. package.json gives them `application` or `machine` scope, and they are read from the user's own
- * settings only, so an editor that still applied a workspace value would not change them either.
+ * the API key goes, checkpoints are what makes a step undoable, and MCP servers are commands the editor runs.
+ * package.json gives them `application` or `machine` scope, and they are read from the user's own settings only, so
+ * an editor that still applied a workspace value would not change them either.
  */
 export const USER_ONLY_SETTINGS: readonly string[] = [
   "serverUrl",
@@ -96,6 +97,6 @@ export async function warnIgnoredWorkspaceSettings(alreadyShown: Set<string>): P
   if (fresh.length === 0) return;
   for (const name of fresh) alreadyShown.add(name);
   void vscode.window.showWarningMessage(
-    `Variet ignores ${fresh.join(", ")} in this workspace's settings: approvals, the server URL and checkpoints come only from your user settings.`,
+    `Variet ignores ${fresh.join(", ")} in this workspace's settings: approvals, the server URL, checkpoints and MCP servers come only from your user settings.`,
   );
 }

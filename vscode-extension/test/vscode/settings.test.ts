@@ -99,7 +99,7 @@ describe("issue 13: a workspace cannot loosen approvals or move the server", () 
     await activate(context as unknown as vscode.ExtensionContext);
     const warnings = mock.callsTo("showWarningMessage").map((args) => String(args[0]));
     expect(warnings).toEqual([
-      "Variet ignores variet.serverUrl, variet.approval.command in this workspace's settings: approvals, the server URL and checkpoints come only from your user settings.",
+      "Variet ignores variet.serverUrl, variet.approval.command in this workspace's settings: approvals, the server URL, checkpoints and MCP servers come only from your user settings.",
     ]);
     for (const subscription of subscriptions) subscription.dispose();
   });
