@@ -156,8 +156,11 @@ export class Checkpoints {
     return this.serial(async () => {
       const steps = await this.timeline();
       const target = await this.find(id);
-      const now = await this.repo.snapshot(maxFileBytes, signal, false);
-      const changes = await this.repo.changes(target.before, now.commit, signal);
+      // Ignored paths listed too: this snapshot is the target of the restore's undo.
+      const now = await this.repo.snapshot(maxFileBytes, signal);
+      // What the checkpoint left out was never saved, so it can be neither put back nor removed.
+      const leftOut = await this.repo.leftOut(target.before, signal);
+      const changes = (await this.repo.changes(target.before, now.commit, signal)).filter((change) => !leftOut(change.path));
       const byOthers = new Set<string>();
       for (let j = steps.indexOf(target); j < steps.length; j++) {
         const step = steps[j];

@@ -108,13 +108,34 @@ export class ShadowRepo {
     if (big.length > 0) {
       await this.git.run(["rm", "-q", "--cached", "--ignore-unmatch", "--pathspec-from-file=-", "--pathspec-file-nul"], { input: big.join("\0"), literalPathspecs: true, signal });
     }
-    const tree = (await this.git.run(["write-tree"], { signal })).trim();
-    const commit = (await this.git.run(["commit-tree", tree, ...(this.head ? ["-p", this.head] : []), "-m", "checkpoint"], { signal })).trim();
-    await this.git.run(["update-ref", REF, commit], { signal });
-    this.head = commit;
     const ignored = listIgnored ? nulSeparated(await this.git.run(["ls-files", "-z", "--others", "--ignored", "--exclude-standard", "--directory"], { signal })) : [];
     const all = [...skipped, ...ignored.map((entry): SkippedPath => ({ path: entry, reason: "ignored" }))];
+    const tree = (await this.git.run(["write-tree"], { signal })).trim();
+    // Every path left out goes in the commit message, so a restore to this snapshot never deletes one of them.
+    const message = `checkpoint\n${JSON.stringify(all.map((entry) => entry.path))}\n`;
+    const commit = (await this.git.run(["commit-tree", tree, ...(this.head ? ["-p", this.head] : []), "-F", "-"], { input: message, signal })).trim();
+    await this.git.run(["update-ref", REF, commit], { signal });
+    this.head = commit;
     return { commit, skipped: all.slice(0, SKIPPED_LISTED), skippedCount: all.length };
+  }
+
+  /**
+   * Whether `file` existed but was left out of snapshot `commit` (over the size cap, in a nested repository, or
+   * ignored when the snapshot listed ignored paths): absent from the snapshot, yet not to be removed by a restore.
+   */
+  async leftOut(commit: string, signal: AbortSignal): Promise<(file: string) => boolean> {
+    await this.ensure(signal);
+    const object = await this.git.run(["cat-file", "commit", commit], { signal });
+    let paths: unknown;
+    try {
+      paths = JSON.parse(object.slice(object.indexOf("\n\n") + 2).split("\n")[1] ?? "[]");
+    } catch {
+      paths = [];
+    }
+    const listed = Array.isArray(paths) ? paths.filter((entry): entry is string => typeof entry === "string") : [];
+    const files = new Set(listed.filter((entry) => !entry.endsWith("/")));
+    const folders = listed.filter((entry) => entry.endsWith("/"));
+    return (file) => files.has(file) || folders.some((folder) => file.startsWith(folder));
   }
 
   /** Files that differ between two snapshots. */

@@ -109,6 +109,22 @@ describe("checkpoints", () => {
     expect(await fs.readFile(path.join(root, "vendor", "lib", "x.c"), "utf8")).toBe("int x;");
   });
 
+  it("a restore never removes a file its checkpoint left out, even when it is now under the cap or no longer ignored", async () => {
+    await write(".gitignore", ".env\n");
+    await write(".env", "TOKEN=secret\n");
+    await write("data.json", "x".repeat(CAP + 1));
+    const checkpoints = new Checkpoints(store, root);
+    await step(checkpoints, "c1", async () => {
+      await write(".gitignore", "");
+      await write("data.json", "{}");
+    });
+    const result = await checkpoints.restore("c1", false, CAP, signal);
+    expect(result).toMatchObject({ conflicts: [], restored: [".gitignore"], removed: [], failed: [] });
+    expect(await fs.readFile(path.join(root, ".env"), "utf8")).toBe("TOKEN=secret\n");
+    expect(await fs.readFile(path.join(root, "data.json"), "utf8")).toBe("{}");
+    expect(await fs.readFile(path.join(root, ".gitignore"), "utf8")).toBe(".env\n");
+  });
+
   it("a restore over a file someone else changed since reports the conflict and changes nothing until told to overwrite", async () => {
     const checkpoints = new Checkpoints(store, root);
     await step(checkpoints, "c1", () => write("a.txt", "agent\n"));
