@@ -113,6 +113,15 @@ def parse_arguments(raw: str) -> JsonObject:
         ) from exc
     if not isinstance(value, dict):
         raise ToolFailed("the arguments must be a JSON object; call the tool again with one")
+    try:
+        # A lone \ud800-\udfff escape decodes to text no UTF-8 transport can carry: sent to a stdio
+        # tool server, it breaks the connection and the server restarts.
+        json.dumps(value, ensure_ascii=False).encode()
+    except UnicodeEncodeError as exc:
+        raise ToolFailed(
+            "the arguments hold half of a character (a lone \\ud800-\\udfff escape); "
+            "call the tool again with whole characters"
+        ) from exc
     return value
 
 

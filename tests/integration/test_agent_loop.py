@@ -106,6 +106,19 @@ def test_malformed_json_arguments_become_a_tool_error_and_the_loop_goes_on(fake:
     assert isinstance(events[-1], Final)
 
 
+def test_half_a_character_in_the_arguments_is_a_tool_error_not_a_broken_transport(fake: FakeOpenAI) -> None:
+    """Over stdio the MCP SDK cannot encode a lone surrogate; the tool server's connection broke on it."""
+    fake.script(
+        oa.tool_calls(("desk__lookup", '{"query": "party \\ud83d"}')), oa.text("Let me answer directly.")
+    )
+    events = run_turn(fake, "look up the party")
+    (finished,) = [e for e in events if isinstance(e, ToolCallFinished)]
+    assert not finished.ok and "half of a character" in finished.output
+    call = fake.requests[1]["messages"][-2]["tool_calls"][0]  # type: ignore[index]
+    assert call["function"]["arguments"] == "{}"
+    assert isinstance(events[-1], Final)
+
+
 def test_unknown_tool_and_schema_violation_are_fed_back_as_errors(fake: FakeOpenAI) -> None:
     fake.script(
         oa.tool_calls(("desk__nonexistent", "{}"), ("desk__lookup", json.dumps({"query": 7}))),
