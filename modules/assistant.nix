@@ -306,7 +306,7 @@ in
               bind_address = "127.0.0.1";
               port = cfg.searxng.local.port;
               # Filled in from environmentFile by searx-init (envsubst) when it starts.
-          secret_key = lib.mkDefault "$SEARX_SECRET_KEY";
+              secret_key = lib.mkDefault "$SEARX_SECRET_KEY";
               # Only this machine asks; the limiter would need a Redis/Valkey and blocks scripted clients.
               limiter = false;
               public_instance = false;
@@ -318,7 +318,6 @@ in
             ];
           };
         };
-
 
         systemd.services.${unitName} = mkIf cfg.discord.enable {
           description = "Variet assistant: the Discord bot and its MCP tool servers";
