@@ -140,6 +140,8 @@ class Driver:
         try:
             return await future
         except asyncio.CancelledError:
+            # Admitted in the same turn as the cancel: the ticket was issued, so forget it too.
+            self._tickets.pop(rid, None)
             self._inbox.put_nowait(swap.Leave(rid))
             raise
         finally:
