@@ -1,7 +1,8 @@
 """Builds swapd's ASGI app and runs it: one uvicorn server on the LAN port and the control socket.
 
-The lifespan owns everything that lives as long as the process: the shared httpx client, the
-driver's task, and the llama-server child, which it stops last.
+The lifespan owns everything that lives as long as the process: the driver's and the companions'
+tasks, their llama-server children (stopped once the tasks end), the proxy's upstream pool and the
+shared httpx client.
 """
 
 import asyncio
