@@ -147,25 +147,18 @@ class Call:
         return head.encode() + b"\r\n" + self.body
 
 
-@dataclass(frozen=True)
-class Head:
-    status: int
-    headers: list[tuple[bytes, bytes]]
-
-
-@dataclass(frozen=True)
-class Stop:
-    """The exchange ends: upstream finished (error None), upstream broke, or a forced swap cancelled it."""
-
-    error: SwapdError | None = None
-
-
-Item = Head | bytes | Stop
 Headers = list[tuple[bytes, bytes]]
 
 
+@dataclass(frozen=True)
+class Head:
+    status: int
+    headers: Headers
+
+
 class Exchange:
-    """One upstream call for an admitted request: `next` gives the Head, body bytes as they come, a Stop.
+    """One upstream call for an admitted request: `head` waits for the response head, then the body
+    is read from `body`.
 
     A call that gets no response head is sent once more on a fresh connection (a stale keep-alive);
     a forced swap's cancel closes the connection and ends the exchange with its message.
@@ -179,7 +172,6 @@ class Exchange:
         self._host, self._port = address.hostname or "127.0.0.1", address.port or 80
         self._conn: Connection | None = None
         self._cancelled: TierUnavailable | None = None
-        self._started = False
         ticket.on_cancel(self._cancel)
 
     def _cancel(self, message: str) -> None:
@@ -187,19 +179,9 @@ class Exchange:
         if self._conn is not None:
             self._conn.close()
 
-    async def next(self) -> Item:
-        if not self._started:
-            self._started = True
-            return await self._head()
-        try:
-            data = await self.body.read()
-        except BrokenOff as exc:
-            return Stop(self.broken(exc))
-        return data if data else Stop()
-
     @property
     def body(self) -> Connection:
-        """Where the body comes from, once `next` gave the Head: the relay reads it straight."""
+        """Where the body comes from, once `head` returned (BrokenOff if it stops short: see `broken`)."""
         assert self._conn is not None
         return self._conn
 
@@ -207,12 +189,14 @@ class Exchange:
         """Why the body stopped short: a forced swap's message, or the upstream's failure."""
         return self._cancelled or UpstreamUnavailable(f"llama-server broke off the response: {exc}")
 
-    async def _head(self) -> Item:
+    async def head(self) -> Head:
+        """The response head; TierUnavailable if a forced swap cancelled the call, UpstreamUnavailable
+        if no head came after the one resend."""
         for attempt in (1, 2):
             try:
                 self._conn = await self._pool.connection(self._host, self._port, fresh=attempt == 2)
                 if self._cancelled is not None:
-                    return Stop(self._cancelled)
+                    raise self._cancelled
                 self._conn.send(self._call.encode(self._host, self._port))
                 await self._conn.head()
                 return Head(self._conn.status, self._conn.headers)
@@ -221,10 +205,10 @@ class Exchange:
                     self._conn.close()
                     self._conn = None
                 if self._cancelled is not None:
-                    return Stop(self._cancelled)
+                    raise self._cancelled from None
                 if attempt == 2:
                     served = f"{self.ticket.kind} {self.ticket.tier!r}"
-                    return Stop(UpstreamUnavailable(f"llama-server for {served} did not answer: {exc}"))
+                    raise UpstreamUnavailable(f"llama-server for {served} did not answer: {exc}") from exc
                 log.info(line("upstream.retry", tier=self.ticket.tier, error=exc))
         raise AssertionError("unreachable")
 
@@ -406,18 +390,18 @@ class Proxy:
         reply.tier, reply.companion = ticket.tier, ticket.kind == "companion"
         exchange = Exchange(self.pool, ticket, call)
         try:
-            first = await exchange.next()
-            if isinstance(first, Stop):
-                await reply.error(first.error or UpstreamUnavailable("no answer"))
-            elif isinstance(first, Head):
-                content_type = header(first.headers, b"content-type")
-                headers = [(f"x-swapd-{ticket.kind}".encode(), ticket.tier.encode())]
-                if content_type is not None:
-                    headers.append((b"content-type", content_type))
-                if content_type is not None and content_type.startswith(SSE):
-                    await self._stream(exchange, first, headers, reply)
-                else:
-                    await self._whole(exchange, first, headers, reply)
+            head = await exchange.head()
+        except SwapdError as exc:
+            await reply.error(exc)
+        else:
+            content_type = header(head.headers, b"content-type")
+            headers = [(f"x-swapd-{ticket.kind}".encode(), ticket.tier.encode())]
+            if content_type is not None:
+                headers.append((b"content-type", content_type))
+            if content_type is not None and content_type.startswith(SSE):
+                await self._stream(exchange, head, headers, reply)
+            else:
+                await self._whole(exchange, head, headers, reply)
         finally:
             exchange.close()
             gate.release(ticket)
@@ -437,10 +421,11 @@ class Proxy:
     @staticmethod
     async def _whole(exchange: Exchange, head: Head, headers: Headers, reply: Reply) -> None:
         chunks = []
-        while isinstance(item := await exchange.next(), bytes):
-            chunks.append(item)
-        if isinstance(item, Stop) and item.error is not None:
-            await reply.error(item.error)
+        try:
+            while data := await exchange.body.read():
+                chunks.append(data)
+        except BrokenOff as exc:
+            await reply.error(exchange.broken(exc))
             return
         body = b"".join(chunks)
         await reply.start(head.status, [*headers, (b"content-length", str(len(body)).encode())])

@@ -5,7 +5,7 @@ import contextlib
 import re
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +17,12 @@ from starlette.types import ASGIApp
 
 from swapd import config as configuration
 from swapd.app import FrontDoor, HttpProtocol, Secrets, build, lan_socket
+from swapd.driver import Ticket
+from swapd.errors import SwapdError
 from swapd.events import EventHub
 from swapd.gpu import GpuProbe
+from swapd.proxy import Call, Exchange, Head
+from swapd.upstream import BrokenOff, Connection, NoAnswer, Pool
 
 FAKE_LLAMA = Path(__file__).resolve().parents[2] / "fakes" / "fake_llama_server.py"
 # Sentinels: if either ever shows up in a log line or an answer, a secret leaked.
@@ -162,3 +166,45 @@ async def serving(app: ASGIApp) -> AsyncIterator[str]:
     finally:
         server.should_exit = True
         await task
+
+
+class CountingPool(Pool):
+    """The real pool, counting the connections asked of it (a resent request asks twice); the first
+    `refusals` are refused like a dead port."""
+
+    def __init__(self, refusals: int = 0) -> None:
+        super().__init__()
+        self.attempts = 0
+        self._refusals = refusals
+
+    async def connection(self, host: str, port: int, fresh: bool = False) -> Connection:
+        self.attempts += 1
+        if self.attempts <= self._refusals:
+            raise NoAnswer(f"cannot connect to {host}:{port}: [Errno 111] Connection refused")
+        return await super().connection(host, port, fresh)
+
+
+@dataclass
+class Outcome:
+    """What one exchange came to: its head, its body as read, and the error that ended it, if any."""
+
+    head: Head | None = None
+    body: list[bytes] = field(default_factory=list)
+    error: SwapdError | None = None
+
+
+async def exchanged(pool: Pool, url: str, call: Call) -> Outcome:
+    """Run one exchange for tier 'fast' at `url` to its end, as the proxy does."""
+    exchange = Exchange(pool, Ticket(1, "fast", url), call)
+    outcome = Outcome()
+    try:
+        outcome.head = await exchange.head()
+        while data := await exchange.body.read():
+            outcome.body.append(data)
+    except SwapdError as exc:
+        outcome.error = exc
+    except BrokenOff as exc:
+        outcome.error = exchange.broken(exc)
+    finally:
+        exchange.close()
+    return outcome

@@ -8,33 +8,19 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 
 import pytest
+from conftest import CountingPool, exchanged
 from hypothesis import given
 from hypothesis import strategies as st
 from starlette.types import Message
 
 from swapd.driver import Ticket
-from swapd.errors import UpstreamUnavailable
-from swapd.proxy import Call, Exchange, Head, Reply, Stop, relay
-from swapd.upstream import Connection, NoAnswer, Pool
+from swapd.errors import TierUnavailable, UpstreamUnavailable
+from swapd.proxy import Call, Exchange, Reply, relay
+from swapd.upstream import Connection, Pool
 
 pytestmark = pytest.mark.anyio
 ANSWER = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}"
 CHAT = Call("POST", "/v1/chat/completions", b"{}")
-
-
-class CountingPool(Pool):
-    """The real pool, counting connection attempts; the first `refusals` are refused like a dead port."""
-
-    def __init__(self, refusals: int = 0) -> None:
-        super().__init__()
-        self.attempts = 0
-        self._refusals = refusals
-
-    async def connection(self, host: str, port: int, fresh: bool = False) -> Connection:
-        self.attempts += 1
-        if self.attempts <= self._refusals:
-            raise NoAnswer(f"cannot connect to {host}:{port}: [Errno 111] Connection refused")
-        return await super().connection(host, port, fresh)
 
 
 @asynccontextmanager
@@ -60,37 +46,26 @@ async def upstream(failures: int, how: str) -> AsyncIterator[str]:
         yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
 
 
-async def run_exchange(pool: Pool, url: str) -> list[object]:
-    exchange = Exchange(pool, Ticket(1, "fast", url), CHAT)
-    items: list[object] = []
-    try:
-        while not isinstance(item := await exchange.next(), Stop):
-            items.append(item)
-        items.append(item)
-    finally:
-        exchange.close()
-        pool.close()
-    return items
-
-
 @pytest.mark.parametrize("how", ["refused", "closed", "reset"])
 async def test_a_failure_before_any_byte_is_retried_once(how: str) -> None:
     pool = CountingPool(refusals=1 if how == "refused" else 0)
     async with upstream(0 if how == "refused" else 1, how) as url:
-        items = await run_exchange(pool, url)
+        outcome = await exchanged(pool, url, CHAT)
+        pool.close()
     assert pool.attempts == 2
-    assert isinstance(items[0], Head) and items[0].status == 200
-    assert items[-1] == Stop()
+    assert outcome.head is not None and outcome.head.status == 200
+    assert outcome.error is None
 
 
 async def test_a_second_failure_is_reported_not_retried_again() -> None:
     pool = CountingPool(refusals=2)
     async with upstream(0, "closed") as url:
-        items = await run_exchange(pool, url)
+        outcome = await exchanged(pool, url, CHAT)
+        pool.close()
     assert pool.attempts == 2
-    assert len(items) == 1 and isinstance(items[0], Stop)
-    assert isinstance(items[0].error, UpstreamUnavailable)
-    assert "tier 'fast' did not answer" in str(items[0].error)
+    assert outcome.head is None and not outcome.body
+    assert isinstance(outcome.error, UpstreamUnavailable)
+    assert "tier 'fast' did not answer" in str(outcome.error)
 
 
 async def test_a_forced_cancel_ends_the_exchange_with_a_clear_error() -> None:
@@ -107,14 +82,13 @@ async def test_a_forced_cancel_ends_the_exchange_with_a_clear_error() -> None:
         pool = Pool()
         ticket = Ticket(1, "fast", f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}")
         exchange = Exchange(pool, ticket, Call("GET", "/props"))
-        pending = asyncio.create_task(exchange.next())
+        pending = asyncio.create_task(exchange.head())
         await started.wait()
         ticket.cancel("cancelled by a forced swap to 'deep'; retry the request")
-        item = await pending
+        with pytest.raises(TierUnavailable, match="forced swap to 'deep'"):
+            await pending
         exchange.close()
         pool.close()
-    assert isinstance(item, Stop) and item.error is not None
-    assert "forced swap to 'deep'" in str(item.error)
 
 
 class Upstream(asyncio.Transport):

@@ -5,12 +5,12 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import pytest
+from conftest import CountingPool, exchanged
 from hypothesis import given
 from hypothesis import strategies as st
 
-from swapd.driver import Ticket
 from swapd.errors import UpstreamUnavailable
-from swapd.proxy import Call, Exchange, Head, Stop
+from swapd.proxy import Call
 from swapd.upstream import Connection, Pool
 
 CHAT = Call("POST", "/v1/chat/completions", b'{"stream": true}')
@@ -101,26 +101,15 @@ async def upstream(answer: Callable[[int], bytes | None]) -> AsyncIterator[tuple
         yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}", accepted
 
 
-async def items_of(pool: Pool, url: str, call: Call = CHAT) -> list[object]:
-    exchange = Exchange(pool, Ticket(1, "fast", url), call)
-    items: list[object] = []
-    try:
-        while not isinstance(item := await exchange.next(), Stop):
-            items.append(item)
-        items.append(item)
-    finally:
-        exchange.close()
-    return items
-
-
 @pytest.mark.anyio
 async def test_a_finished_connection_is_kept_and_reused() -> None:
     pool = Pool()
     async with upstream(lambda n: chunked([b"data: %d\n\n" % n])) as (url, accepted):
-        first = await items_of(pool, url)
-        second = await items_of(pool, url)
+        first = await exchanged(pool, url, CHAT)
+        second = await exchanged(pool, url, CHAT)
         pool.close()
-    assert first[1:] == [b"data: 1\n\n", Stop()] and second[1:] == [b"data: 2\n\n", Stop()]
+    assert first.body == [b"data: 1\n\n"] and first.error is None
+    assert second.body == [b"data: 2\n\n"] and second.error is None
     assert len(accepted) == 1
 
 
@@ -129,13 +118,12 @@ async def test_a_body_cut_short_ends_with_a_clear_error_and_is_not_resent() -> N
     pool = Pool()
     cut = chunked([b"data: 1\n\n", b"data: 2\n\n"])[:-20]
     async with upstream(lambda n: cut) as (url, accepted):
-        items = await items_of(pool, url)
+        outcome = await exchanged(pool, url, CHAT)
         pool.close()
-    assert isinstance(items[0], Head) and items[0].status == 200
-    assert b"".join(i for i in items if isinstance(i, bytes)).startswith(b"data: 1\n\n")
-    stop = items[-1]
-    assert isinstance(stop, Stop) and isinstance(stop.error, UpstreamUnavailable)
-    assert "broke off the response" in str(stop.error)
+    assert outcome.head is not None and outcome.head.status == 200
+    assert b"".join(outcome.body).startswith(b"data: 1\n\n")
+    assert isinstance(outcome.error, UpstreamUnavailable)
+    assert "broke off the response" in str(outcome.error)
     assert len(accepted) == 1
 
 
@@ -143,23 +131,11 @@ async def test_a_body_cut_short_ends_with_a_clear_error_and_is_not_resent() -> N
 async def test_a_garbled_answer_counts_as_no_answer() -> None:
     pool = Pool()
     async with upstream(lambda n: b"HELLO THERE\r\n\r\n") as (url, accepted):
-        items = await items_of(pool, url)
+        outcome = await exchanged(pool, url, CHAT)
         pool.close()
-    assert len(items) == 1 and isinstance(items[0], Stop)
-    assert "tier 'fast' did not answer: malformed response" in str(items[0].error)
+    assert outcome.head is None and not outcome.body
+    assert "tier 'fast' did not answer: malformed response" in str(outcome.error)
     assert len(accepted) == 2
-
-
-class CountingPool(Pool):
-    """The real pool, counting the connections asked of it: a resent request asks twice."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.attempts = 0
-
-    async def connection(self, host: str, port: int, fresh: bool = False) -> Connection:
-        self.attempts += 1
-        return await super().connection(host, port, fresh)
 
 
 @asynccontextmanager
@@ -199,11 +175,11 @@ async def until(check: Callable[[], bool], what: str) -> None:
 async def test_a_connection_the_upstream_closes_is_replaced_ahead_of_the_next_request() -> None:
     pool = CountingPool()
     async with one_answer_per_connection("close") as (url, accepted):
-        first = await items_of(pool, url, Call("GET", "/props"))
+        first = await exchanged(pool, url, Call("GET", "/props"))
         await until(lambda: len(accepted) == 2, "a second connection with no request on it")
-        second = await items_of(pool, url, Call("GET", "/props"))
+        second = await exchanged(pool, url, Call("GET", "/props"))
         pool.close()
-    assert first[1:] == second[1:] == [b"{}", Stop()]
+    assert (first.body, first.error) == (second.body, second.error) == ([b"{}"], None)
     assert pool.attempts == 2  # one connection asked for per request: nothing was resent
 
 
@@ -211,9 +187,9 @@ async def test_a_connection_the_upstream_closes_is_replaced_ahead_of_the_next_re
 async def test_after_an_upstream_dropped_a_kept_connection_no_request_is_resent() -> None:
     pool = CountingPool()
     async with one_answer_per_connection("drop") as (url, _):
-        answers = [await items_of(pool, url, Call("GET", "/props")) for _ in range(4)]
+        answers = [await exchanged(pool, url, Call("GET", "/props")) for _ in range(4)]
         pool.close()
-    assert all(items[1:] == [b"{}", Stop()] for items in answers)
+    assert all((outcome.body, outcome.error) == ([b"{}"], None) for outcome in answers)
     # The second request met the dropped keep-alive and was resent once; from then on the pool
     # keeps no finished connection of that upstream, so the third and fourth went through at once.
     assert pool.attempts == 5
