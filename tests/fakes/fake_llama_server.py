@@ -15,10 +15,10 @@ python3 runs it):
   --fake-exit-on-load N    exit with code N instead of becoming healthy
   --fake-oom               with --fake-exit-on-load: log a CUDA out-of-memory line first
   --fake-hang-load         never become healthy
-  --fake-token-s S         delay per token, streamed or not (a request may override with "fake_token_s")
   --fake-save-fails        answer slot saves with 500, as a full disk does
   Slots (with --slot-save-path): a chat fills slot 0; `POST /slots/{id}?action=save|restore` write
   and read `FAKESLOT <tokens>` files, and a restore of any other content is refused with 400.
+  "fake_token_s": S        (a request field) delay per token, streamed or not
   POST /fake/crash         exit(3) at once
   POST /fake/hang          stop answering anything
   GET  /fake/stats         {"started", "finished", "aborted", "active"} streamed requests
@@ -185,7 +185,7 @@ def handler_for(fake: Fake) -> type[BaseHTTPRequestHandler]:
         def _complete(self, body: dict[str, object], chat: bool) -> None:
             fake.slot_tokens[0] = 5 + len(json.dumps(body.get("messages", [])))
             n = int(str(body.get("max_tokens", 8)))
-            delay = float(str(body.get("fake_token_s", fake.args.fake_token_s)))
+            delay = float(str(body.get("fake_token_s", 0)))
             words = [f"tok{i} " for i in range(n)]
             if not body.get("stream"):
                 time.sleep(delay * n)  # the whole answer is generated before it is sent
@@ -242,7 +242,6 @@ def main() -> None:
     parser.add_argument("--fake-exit-on-load", type=int, default=None)
     parser.add_argument("--fake-oom", action="store_true")
     parser.add_argument("--fake-hang-load", action="store_true")
-    parser.add_argument("--fake-token-s", type=float, default=0.0)
     args, _ = parser.parse_known_args()
     print(f"main: loading model '{args.model}' ctx {args.ctx_size} slots {args.parallel}", flush=True)
     if args.fake_exit_on_load is not None:
