@@ -367,6 +367,7 @@ export class Agent {
       emit({ type: "awaiting_approval", id: call.id, what: approvalSubject(request) });
       const answer = await this.deps.host.approve({ ...request, callId: call.id, ...(warning === undefined ? {} : { warning }) }, signal);
       step.approved = answer.approved;
+      if (answer.approved && step.checkpoint === "taken") await this.checkpointApproved(call.id, settings, signal);
       return answer;
     };
     try {
@@ -417,6 +418,14 @@ export class Agent {
       emit({ type: "checkpoint_failed", id, message: `no checkpoint: ${error instanceof VarietError ? error.message : String(error)}` });
       return "failed";
     }
+  }
+
+  /** After a yes to a question: the checkpoint is taken again, so what changed while the question was open is not the step's. */
+  private async checkpointApproved(id: string, settings: AgentSettings, signal: AbortSignal): Promise<void> {
+    const store = this.deps.checkpoints;
+    if (!store || !settings.checkpoints) return;
+    // On failure the first snapshot stays the checkpoint: what changed during the question then counts as the step's.
+    await store.approved(id, settings.checkpoints.maxFileBytes, signal).catch(() => undefined);
   }
 
   /** Snapshot after a step that ran, so later outside changes are told apart; a step that did not run changed nothing. */

@@ -24,7 +24,7 @@ export interface Checkpoint {
 }
 
 interface Step extends Checkpoint {
-  readonly before: string;
+  before: string;
   after?: string;
 }
 
@@ -98,6 +98,19 @@ export class Checkpoints {
       (await this.timeline()).push(step);
       await this.save();
       return publicView(step);
+    });
+  }
+
+  /**
+   * The user said yes to step `id` after a question: snapshot again, so what changed while the question was open
+   * (the user's own typing) is not counted as the step's, and restoring the checkpoint keeps it.
+   */
+  approved(id: string, maxFileBytes: number, signal: AbortSignal): Promise<void> {
+    return this.serial(async () => {
+      const step = (await this.timeline()).find((s) => s.id === id);
+      if (!step) return;
+      step.before = (await this.repo.snapshot(maxFileBytes, signal)).commit;
+      await this.save();
     });
   }
 

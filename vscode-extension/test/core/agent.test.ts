@@ -408,6 +408,28 @@ describe("checkpoints in the loop", () => {
     await fs.rm(store, { recursive: true, force: true });
   });
 
+  it("what the user changes while a question is open is not the step's: restoring its checkpoint keeps it", async () => {
+    const store = await tempDir("variet-store-");
+    const checkpoints = new Checkpoints(store, root);
+    await fs.writeFile(path.join(root, "notes.md"), "draft\n");
+    host.approve = async (request) => {
+      await fs.writeFile(path.join(root, "notes.md"), "typed while the diff was open\n");
+      host.approvals.push(request);
+      return { approved: true };
+    };
+    server
+      .on("/v1/chat/completions", toolCallAnswer([{ name: "read_file", args: { path: "main.py" } }]))
+      .on("/v1/chat/completions", toolCallAnswer([{ name: "edit_file", args: { path: "main.py", search: "helo", replace: "hello" } }]))
+      .on("/v1/chat/completions", textAnswer("done"));
+    await run(agentWith(checkpoints), "fix it", withCheckpoints);
+    const made = events.find((e): e is Extract<AgentEvent, { type: "checkpoint" }> => e.type === "checkpoint");
+    const result = await checkpoints.restore(made?.id ?? "", false, 1 << 20, new AbortController().signal);
+    expect(result).toMatchObject({ conflicts: [], restored: ["main.py"], removed: [] });
+    expect(await fs.readFile(path.join(root, "main.py"), "utf8")).toBe("print('helo')\n");
+    expect(await fs.readFile(path.join(root, "notes.md"), "utf8")).toBe("typed while the diff was open\n");
+    await fs.rm(store, { recursive: true, force: true });
+  });
+
   it("a store that fails warns, and the edit still asks even when edits are auto", async () => {
     const blocker = path.join(root, "not-a-folder");
     await fs.writeFile(blocker, "");

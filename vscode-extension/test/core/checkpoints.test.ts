@@ -137,6 +137,18 @@ describe("checkpoints", () => {
     expect(await fs.readFile(path.join(root, "src", "b.ts"), "utf8")).toBe("export const b = 1;\n");
   });
 
+  it("a step approved after a question is checkpointed again, so what the user changed meanwhile is theirs", async () => {
+    const checkpoints = new Checkpoints(store, root);
+    await checkpoints.before("c1", "edit_file a.txt", CAP, signal);
+    await write("src/b.ts", "the user typed this while the question was open\n");
+    await checkpoints.approved("c1", CAP, signal);
+    await write("a.txt", "agent\n");
+    await checkpoints.after("c1", CAP, signal);
+    expect(await checkpoints.restore("c1", false, CAP, signal)).toMatchObject({ conflicts: [], restored: ["a.txt"], removed: [], failed: [] });
+    expect(await fs.readFile(path.join(root, "a.txt"), "utf8")).toBe("alpha\n");
+    expect(await fs.readFile(path.join(root, "src", "b.ts"), "utf8")).toBe("the user typed this while the question was open\n");
+  });
+
   it("a step that did not run keeps its checkpoint, and what changed while it waited is someone else's", async () => {
     const checkpoints = new Checkpoints(store, root);
     await checkpoints.before("c1", "rejected edit", CAP, signal);
