@@ -227,7 +227,7 @@ class Reply:
         self.send = send
         self.transport = transport
         self.status = 499  # nginx's "client closed request", kept if nothing was sent
-        self.tier = "none"  # the tier or companion that served, once admitted
+        self.tier = "none"  # the tier that served once admitted; a companion's name from the start
         self.companion = False
         self.started = False
         self.complete = False
@@ -382,6 +382,8 @@ class Proxy:
             task.cancel()
 
     async def _serve(self, gate: Gate, name: str | None, call: Call, reply: Reply) -> None:
+        if gate is self.companions and name is not None:  # a refusal counts against the companion too
+            reply.tier, reply.companion = name, True
         try:
             ticket = await gate.admit(name)
         except SwapdError as exc:

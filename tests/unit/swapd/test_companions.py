@@ -102,6 +102,14 @@ async def test_missing_model_file_fails_the_companion_once_and_tiers_still_serve
         chat = {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 2}
         assert (await swapd.client.post("/v1/chat/completions", json=chat)).status_code == 200
         assert (await swapd.companion())["restarts"] == 0, "a missing file is not retried"
+        text = (await swapd.client.get("/metrics")).text
+    refusals = [
+        s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == "swapd_companion_requests_total" and s.labels == {"companion": "fim", "status": "503"}
+    ]
+    assert refusals == [1], "the refusal is counted against the companion it named"
 
 
 async def test_tier_load_keeps_vram_for_a_companion_that_is_not_loaded(tmp_path: Path) -> None:
