@@ -107,7 +107,3 @@ class PrewarmFailed(SwapdError):
 
 class IllegalTransition(SwapdError):
     """A state machine was asked for a move its transition table forbids (a bug, never user input)."""
-
-
-class SwapdUnreachable(SwapdError):
-    """swapctl could not reach swapd's control API."""
