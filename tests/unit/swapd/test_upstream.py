@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from swapd.errors import UpstreamUnavailable
 from swapd.proxy import Call
-from swapd.upstream import Connection, Pool
+from swapd.upstream import HIGH_WATER, Connection, Pool
 
 CHAT = Call("POST", "/v1/chat/completions", b'{"stream": true}')
 
@@ -28,6 +28,7 @@ class Wire(asyncio.Transport):
         super().__init__()
         self.written = b""
         self.aborted = False
+        self.paused = False
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         self.written += bytes(data)
@@ -36,10 +37,10 @@ class Wire(asyncio.Transport):
         self.aborted = True
 
     def pause_reading(self) -> None:
-        pass
+        self.paused = True
 
     def resume_reading(self) -> None:
-        pass
+        self.paused = False
 
 
 @given(
@@ -66,6 +67,30 @@ def test_any_split_of_a_chunked_answer_yields_the_same_body(events: list[bytes],
 
     status, body, reusable = asyncio.run(scenario())
     assert (status, body, reusable) == (200, b"".join(events), True)
+
+
+def test_reading_pauses_past_the_high_water_mark_and_resumes_once_taken() -> None:
+    """A slow client holds llama-server back: past 1 MiB unread, swapd stops reading its socket."""
+    event = b"data: " + b"x" * 1000 + b"\n\n"
+
+    async def scenario() -> tuple[int, bool, int, bool]:
+        conn = Connection(("127.0.0.1", 1), lambda _: None)
+        wire = Wire()
+        conn.connection_made(wire)
+        conn.send(b"POST /v1/chat/completions HTTP/1.1\r\n\r\n")
+        conn.data_received(chunked([])[: -len(b"0\r\n\r\n")])
+        await conn.head()
+        fed = 0
+        while not wire.paused and fed <= 2 * HIGH_WATER:
+            conn.data_received(b"%x\r\n%s\r\n" % (len(event), event))
+            fed += len(event)
+        paused = wire.paused
+        taken = conn.take()
+        return fed, paused, len(taken or b""), wire.paused
+
+    fed, paused, taken, still_paused = asyncio.run(scenario())
+    assert paused and HIGH_WATER < fed <= HIGH_WATER + len(event)
+    assert taken == fed and not still_paused
 
 
 @asynccontextmanager
