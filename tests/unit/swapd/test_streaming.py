@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import ADMIN_TOKEN, API_KEY, make_config, running, serving
+from conftest import ADMIN_TOKEN, API_KEY, companion, make_config, running, serving
 
 pytestmark = pytest.mark.anyio
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
@@ -31,6 +31,15 @@ async def fake_stats(upstream: str) -> dict[str, int]:
     async with httpx.AsyncClient() as direct:
         stats: dict[str, int] = (await direct.get(f"{upstream}/fake/stats")).json()
         return stats
+
+
+async def wait_aborted(upstream: str) -> dict[str, int]:
+    """The fake's stats once it has seen one stream aborted (it notices at its next token's write)."""
+    deadline = asyncio.get_running_loop().time() + 10
+    while (stats := await fake_stats(upstream))["aborted"] != 1:
+        assert asyncio.get_running_loop().time() < deadline, stats
+        await asyncio.sleep(0.02)
+    return stats
 
 
 async def test_sse_is_relayed_as_it_is_generated(tmp_path: Path) -> None:
@@ -65,11 +74,25 @@ async def test_client_disconnect_cancels_upstream_and_frees_the_slot(tmp_path: P
             await anext(lines)
         # Leaving the block closed the connection mid-stream.
         await swapd.wait_until(lambda s: s["in_flight"] == {}, "the slot released")
-        deadline = asyncio.get_running_loop().time() + 10
-        while (stats := await fake_stats(upstream))["aborted"] != 1:
-            assert asyncio.get_running_loop().time() < deadline, stats
-            await asyncio.sleep(0.02)
-        assert stats["finished"] == 0
+        assert (await wait_aborted(upstream))["finished"] == 0
+
+
+async def test_client_disconnect_from_a_companion_frees_its_slot(tmp_path: Path) -> None:
+    """The companions' gate is released like the driver's: its one slot serves the next request."""
+    async with running(make_config(tmp_path, companions=[companion(tmp_path)])) as swapd:
+        await swapd.wait_companion("ready")
+        upstream = await swapd.companion_upstream("fim")
+        async with (
+            serving(swapd.app) as url,
+            httpx.AsyncClient(base_url=url, headers=AUTH, timeout=30) as client,
+        ):
+            async with client.stream("POST", "/v1/chat/completions", json=chat(400, 0.02, "fim")) as reply:
+                assert reply.headers["x-swapd-companion"] == "fim"
+                await anext(reply.aiter_lines())
+            await swapd.wait_until(lambda s: s["companions"][0]["in_flight"] == 0, "the slot released")
+            after = await client.post("/v1/chat/completions", json={**chat(2, 0, "fim"), "stream": False})
+        assert after.status_code == 200 and after.headers["x-swapd-companion"] == "fim"
+        assert (await wait_aborted(upstream))["finished"] == 0
 
 
 async def test_queued_client_that_leaves_is_removed_from_the_queue(tmp_path: Path) -> None:
