@@ -426,9 +426,11 @@ def _swap_to(s: State, tier: str, force: bool, cid: int, acts: list[Action]) -> 
     else:
         acts.append(Answer(cid, True, f"swapping to {tier}"))
         s = replace(_retarget(replace(s, rolling_back=False), tier, acts), force=force)
-    # A drain already under way (to this tier or another) is cut short by a forced swap away from it.
+    # A forced swap away from the current tier cancels what still runs on it: a drain already under
+    # way (to this tier or another), or, while the tier restarts after a crash, requests admitted
+    # before the crash that have not left yet (their llama-server is gone; cancelling them is harmless).
     rids = tuple(rid for rid, t in s.in_flight.items() if t == s.current)
-    if force and s.phase is Phase.DRAINING and tier != s.current and rids:
+    if force and tier != s.current and rids:
         acts.append(CancelInFlight(rids, f"cancelled by a forced swap to {tier!r}; retry the request"))
     return s
 

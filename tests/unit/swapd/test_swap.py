@@ -141,6 +141,15 @@ def test_a_forced_swap_cuts_short_a_drain_already_under_way_to_another_tier() ->
     assert s.phase is Phase.READY and not any(isinstance(a, CancelInFlight) for a in acts)
 
 
+def test_a_forced_swap_during_a_restart_cancels_requests_left_from_before_the_crash() -> None:
+    """Found by test_swap_properties: a forced swap while the tier restarted left them running."""
+    s, _ = run(ready(), swap.Arrive(1, None), swap.Crashed(1, "exit -9"))
+    s, _ = run(s, swap.RestartDue(s.gen))
+    assert s.phase is Phase.STARTING and s.count("fast") == 1, "request 1 has not left yet"
+    s, acts = run(s, swap.SwapTo(9, "balanced", force=True))
+    assert CancelInFlight((1,), "cancelled by a forced swap to 'balanced'; retry the request") in acts
+
+
 def test_a_forced_swap_that_joined_a_load_does_not_force_a_later_drain() -> None:
     s, _ = run(swap.State(), swap.SwapTo(0, "fast"), swap.SwapTo(1, "fast", force=True))
     s, acts = run(s, swap.Loaded(s.gen), swap.Arrive(1, None), swap.Arrive(2, "deep"))
