@@ -28,6 +28,9 @@ export interface OpenResponse {
   readonly chunks: AsyncIterable<Uint8Array>;
 }
 
+/** Failures of a connection the server closed, as opposed to one that could not be made (ECONNREFUSED). */
+const CLOSED_UNDER_US = new Set(["UND_ERR_SOCKET", "ECONNRESET", "EPIPE"]);
+
 function describeCause(error: unknown): string {
   let current: unknown = error;
   for (let depth = 0; depth < 4 && current instanceof Error; depth++) {
@@ -106,14 +109,21 @@ export class Transport {
     if (token) headers.Authorization = `Bearer ${token}`;
     if (init.body !== undefined) headers["Content-Type"] = "application/json";
 
-    let response: Response;
-    arm();
-    try {
-      response = await this.fetchImpl(`${this.baseUrl}${path}`, {
+    const send = (): Promise<Response> =>
+      this.fetchImpl(`${this.baseUrl}${path}`, {
         method: init.method,
         headers,
         body: init.body === undefined ? undefined : JSON.stringify(init.body),
         signal: controller.signal,
+      });
+    let response: Response;
+    arm();
+    try {
+      // A kept-alive connection that the server closed just as it was reused (llama-server closes one
+      // after every stream; uvicorn after 5 s idle) fails before any answer: send once more, on a new one.
+      response = await send().catch((error: unknown) => {
+        if (controller.signal.aborted || !CLOSED_UNDER_US.has(describeCause(error))) throw error;
+        return send();
       });
     } catch (error) {
       cleanup();

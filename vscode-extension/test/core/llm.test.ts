@@ -148,6 +148,22 @@ describe("swaps, keys and reachability", () => {
     expect((error as Error).message).toContain("ECONNREFUSED");
   });
 
+  it("a connection closed before the answer is sent once more, on a new connection", async () => {
+    server.on("/v1/chat/completions", (_req, res) => void res.socket?.destroy());
+    server.on("/v1/chat/completions", textAnswer("answered on a new connection"));
+    const result = await llm().chat(request, new AbortController().signal, () => undefined);
+    expect(result.content).toBe("answered on a new connection");
+    expect(server.chats()).toHaveLength(2);
+  });
+
+  it("a second closed connection is not retried: the request fails with the cause", async () => {
+    server.always("/v1/chat/completions", (_req, res) => void res.socket?.destroy());
+    const error = await llm().chat(request, new AbortController().signal, () => undefined).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ServerUnreachable);
+    expect((error as Error).message).toContain("UND_ERR_SOCKET");
+    expect(server.chats()).toHaveLength(2);
+  });
+
   it("other error statuses carry the envelope's message", async () => {
     server.on("/v1/chat/completions", (_req, res) => json(res, 400, { error: { message: "unknown tier 'deeep'", source: "swapd" } }));
     const error = await llm().chat(request, new AbortController().signal, () => undefined).catch((e: unknown) => e);
