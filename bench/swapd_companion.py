@@ -22,10 +22,10 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+from rig import wait
 
 from swapd import bundled
 from swapd.supervisor import free_loopback_port
@@ -38,14 +38,6 @@ SOURCE = (ROOT / "src" / "swapd" / "companions.py").read_text()
 CURSOR = SOURCE.index("        attempt = 0")
 INFILL = {"input_prefix": SOURCE[:CURSOR][-1500:], "input_suffix": SOURCE[CURSOR:][:500], "n_predict": 8}
 ARGS = 'args = ["--threads", "1", "--no-webui"]\nload_timeout_s = 60\n'
-
-
-def wait(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise TimeoutError(what)
-        time.sleep(0.05)
 
 
 def start(tmp: Path, fim: Path) -> tuple[subprocess.Popen[bytes], str, httpx.Client]:
