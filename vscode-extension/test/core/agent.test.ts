@@ -4,12 +4,10 @@ import * as path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 
 import { Agent, type AgentEvent, type AgentSettings, MAX_RESULT_CHARS, REPEAT_STOP } from "../../src/core/agent.js";
-import { Llm } from "../../src/core/llm.js";
 import { DEFAULT_POLICY } from "../../src/core/policy.js";
 import { TOOLS } from "../../src/core/tools/registry.js";
-import { Transport } from "../../src/core/transport.js";
 import { FakeHost } from "../support/fakeHost.js";
-import { FakeSwapd, type Recorded, chunk, json, sse, textAnswer, toolCallAnswer } from "../support/fakeServer.js";
+import { FakeSwapd, type Recorded, chunk, json, sse, textAnswer, toolCallAnswer, testLlm } from "../support/fakeServer.js";
 import { snapshot, tempDir } from "../support/tempdir.js";
 import { describeFsError } from "../../src/core/workspace.js";
 import { Checkpoints } from "../../src/core/checkpoints.js";
@@ -22,8 +20,7 @@ let events: AgentEvent[];
 const settings: AgentSettings = { tier: "balanced", maxSteps: 8, policy: DEFAULT_POLICY, commandTimeoutMs: 5000, maxOutputBytes: 4000 };
 
 function agent(key = "test-key", url?: string): Agent {
-  const transport = new Transport({ baseUrl: url ?? server.url, credentials: { label: "API key", setCommand: "Variet: Set API Key", token: async () => key }, idleTimeoutMs: 5000 });
-  return new Agent({ llm: new Llm(transport), host, tools: TOOLS, workspaceName: "ws" });
+  return new Agent({ llm: testLlm(url ?? server.url, () => key), host, tools: TOOLS, workspaceName: "ws" });
 }
 
 async function run(a: Agent, text: string, s: AgentSettings = settings, signal = new AbortController().signal): Promise<string> {
@@ -376,8 +373,7 @@ describe("issue 13: messages a newcomer can read", () => {
 describe("checkpoints in the loop", () => {
   const withCheckpoints: AgentSettings = { ...settings, checkpoints: { maxFileBytes: 1 << 20 } };
   const agentWith = (checkpoints: Checkpoints): Agent => {
-    const transport = new Transport({ baseUrl: server.url, credentials: { label: "API key", setCommand: "x", token: async () => "test-key" }, idleTimeoutMs: 5000 });
-    return new Agent({ llm: new Llm(transport), host, tools: TOOLS, workspaceName: "ws", checkpoints });
+    return new Agent({ llm: testLlm(server.url), host, tools: TOOLS, workspaceName: "ws", checkpoints });
   };
 
   it("snapshots before an edit and a command, before the question; restoring the edit's brings the file back", async () => {

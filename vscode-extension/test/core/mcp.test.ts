@@ -6,14 +6,12 @@ import fc from "fast-check";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 
 import { Agent, type AgentEvent, type AgentSettings } from "../../src/core/agent.js";
-import { Llm } from "../../src/core/llm.js";
 import { McpServers, parseMcpServers, toolName } from "../../src/core/mcp.js";
 import { DEFAULT_POLICY } from "../../src/core/policy.js";
 import { TOOLS } from "../../src/core/tools/registry.js";
-import { Transport } from "../../src/core/transport.js";
 import { labelUntrusted } from "../../src/core/untrusted.js";
 import { FakeHost } from "../support/fakeHost.js";
-import { FakeSwapd, textAnswer, toolCallAnswer } from "../support/fakeServer.js";
+import { FakeSwapd, textAnswer, toolCallAnswer, testLlm } from "../support/fakeServer.js";
 import { InProcessMcpServer, text } from "../support/mcpServer.js";
 import { snapshot, tempDir } from "../support/tempdir.js";
 
@@ -119,8 +117,7 @@ let mcp: McpServers;
 const settings: AgentSettings = { tier: "balanced", maxSteps: 8, policy: { ...DEFAULT_POLICY, edit: "auto", command: "auto" }, commandTimeoutMs: 5000, maxOutputBytes: 4000 };
 
 function agent(): Agent {
-  const transport = new Transport({ baseUrl: server.url, credentials: { label: "API key", setCommand: "Variet: Set API Key", token: async () => "test-key" }, idleTimeoutMs: 5000 });
-  return new Agent({ llm: new Llm(transport), host, tools: TOOLS, workspaceName: "ws", mcp });
+  return new Agent({ llm: testLlm(server.url), host, tools: TOOLS, workspaceName: "ws", mcp });
 }
 const run = (a: Agent, text: string): Promise<string> => a.run(text, settings, new AbortController().signal, (e) => events.push(e));
 type SentBody = { messages: { role: string; content: string | null }[]; tools: { function: { name: string; parameters: unknown } }[] };

@@ -6,13 +6,11 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 
 import { Agent, type AgentEvent, type AgentSettings } from "../../src/core/agent.js";
 import type { ChatMessage } from "../../src/core/llm.js";
-import { Llm } from "../../src/core/llm.js";
 import { DEFAULT_POLICY } from "../../src/core/policy.js";
 import { SUMMARY_INSTRUCTION, type Summary, factChars, foldFacts, summaryMessage, summaryPieces } from "../../src/core/summary.js";
 import { TOOLS } from "../../src/core/tools/registry.js";
-import { Transport } from "../../src/core/transport.js";
 import { FakeHost } from "../support/fakeHost.js";
-import { FakeSwapd, type Recorded, json, textAnswer, toolCallAnswer } from "../support/fakeServer.js";
+import { FakeSwapd, type Recorded, json, textAnswer, toolCallAnswer, testLlm } from "../support/fakeServer.js";
 import { tempDir } from "../support/tempdir.js";
 
 const call = (id: string, name: string, args: unknown): ChatMessage => ({
@@ -104,8 +102,7 @@ const bodies = (): SentBody[] => server.chats().map((r) => r.body as SentBody);
 const isSummaryMessage = (m: SentMessage | undefined): boolean => m?.role === "user" && (m.content ?? "").startsWith("[Summary of the earlier part");
 
 function agent(): Agent {
-  const transport = new Transport({ baseUrl: server.url, credentials: { label: "API key", setCommand: "Variet: Set API Key", token: async () => "test-key" }, idleTimeoutMs: 5000 });
-  return new Agent({ llm: new Llm(transport), host: new FakeHost(root), tools: TOOLS, workspaceName: "ws" });
+  return new Agent({ llm: testLlm(server.url), host: new FakeHost(root), tools: TOOLS, workspaceName: "ws" });
 }
 
 /** The model reads each file in turn, then answers; `files` of about 1,200 characters each. */

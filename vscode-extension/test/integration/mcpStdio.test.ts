@@ -13,13 +13,11 @@ import * as readline from "node:readline";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 
 import { Agent, type AgentEvent, type AgentSettings } from "../../src/core/agent.js";
-import { Llm } from "../../src/core/llm.js";
 import { McpServers, type McpServerConfig } from "../../src/core/mcp.js";
 import { DEFAULT_POLICY } from "../../src/core/policy.js";
 import { TOOLS } from "../../src/core/tools/registry.js";
-import { Transport } from "../../src/core/transport.js";
 import { FakeHost } from "../support/fakeHost.js";
-import { FakeSwapd, textAnswer, toolCallAnswer } from "../support/fakeServer.js";
+import { FakeSwapd, textAnswer, toolCallAnswer, testLlm } from "../support/fakeServer.js";
 import { snapshot, tempDir } from "../support/tempdir.js";
 
 const repo = path.resolve(__dirname, "../../..");
@@ -67,8 +65,7 @@ describe.skipIf(!available)("MCP servers over real stdio", () => {
     startTimeoutMs: 60_000,
   });
   function agent(mcp: McpServers): Agent {
-    const transport = new Transport({ baseUrl: swapd.url, credentials: { label: "API key", setCommand: "Variet: Set API Key", token: async () => "test-key" }, idleTimeoutMs: 5000 });
-    return new Agent({ llm: new Llm(transport), host, tools: TOOLS, workspaceName: "ws", mcp });
+    return new Agent({ llm: testLlm(swapd.url), host, tools: TOOLS, workspaceName: "ws", mcp });
   }
   const run = (a: Agent, text: string): Promise<string> => a.run(text, settings, new AbortController().signal, (e) => events.push(e));
   const results = (): Extract<AgentEvent, { type: "tool_result" }>[] => events.filter((e): e is Extract<AgentEvent, { type: "tool_result" }> => e.type === "tool_result");

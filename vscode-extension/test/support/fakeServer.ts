@@ -7,6 +7,9 @@
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 
+import { Llm } from "../../src/core/llm.js";
+import { Transport } from "../../src/core/transport.js";
+
 export interface Recorded {
   readonly method: string;
   readonly path: string;
@@ -136,4 +139,9 @@ export function toolCallAnswer(calls: readonly { name: string; args: unknown }[]
   });
   chunks.push(chunk({}, "tool_calls"));
   return sse(chunks);
+}
+
+/** An `Llm` on `baseUrl` that sends `key()` as its API key, with a 5 s idle watchdog: the client the tests drive. */
+export function testLlm(baseUrl: string, key: () => string = () => "test-key"): Llm {
+  return new Llm(new Transport({ baseUrl, credentials: { label: "API key", setCommand: "Variet: Set API Key", token: async () => key() }, idleTimeoutMs: 5000 }));
 }

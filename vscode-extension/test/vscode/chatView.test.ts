@@ -4,15 +4,13 @@ import * as path from "node:path";
 import type * as vscode from "vscode";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 
-import { Llm } from "../../src/core/llm.js";
-import { Transport } from "../../src/core/transport.js";
 import type { ChatMessage } from "../../src/core/llm.js";
 import { McpServers } from "../../src/core/mcp.js";
 import { ChatView, HISTORY_KEY, MAX_SAVED_MESSAGES, UNTRUSTED_KEY, savedTail } from "../../src/vscode/chatView.js";
 import { activate } from "../../src/vscode/extension.js";
 import type { ToWebview } from "../../src/webview/protocol.js";
 import { FakeHost } from "../support/fakeHost.js";
-import { FakeSwapd, textAnswer, toolCallAnswer } from "../support/fakeServer.js";
+import { FakeSwapd, textAnswer, toolCallAnswer, testLlm } from "../support/fakeServer.js";
 import { InProcessMcpServer, text } from "../support/mcpServer.js";
 import { MemorySecrets } from "../support/secrets.js";
 import { tempDir } from "../support/tempdir.js";
@@ -53,7 +51,7 @@ let root: string;
 let state: MemoryMemento;
 
 function chat(host: FakeHost | undefined, key = (): string => "test-key", mcp?: McpServers): ChatView {
-  const llm = new Llm(new Transport({ baseUrl: server.url, credentials: { label: "API key", setCommand: "Variet: Set API Key", token: async () => key() }, idleTimeoutMs: 5000 }));
+  const llm = testLlm(server.url, key);
   return new ChatView({ extensionUri: Uri.file("/ext") as unknown as vscode.Uri, state, host, llm: () => llm, onServedBy: () => undefined, ...(mcp ? { mcp } : {}) });
 }
 

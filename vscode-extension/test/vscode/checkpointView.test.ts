@@ -5,14 +5,12 @@ import type * as vscode from "vscode";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 
 import type { Checkpoints } from "../../src/core/checkpoints.js";
-import { Llm } from "../../src/core/llm.js";
-import { Transport } from "../../src/core/transport.js";
 import { ChatView } from "../../src/vscode/chatView.js";
 import { CHECKPOINT_SCHEME, CheckpointDocuments, checkpointStore } from "../../src/vscode/checkpointView.js";
 import { ProposalDocuments, VsCodeHost } from "../../src/vscode/vscodeHost.js";
 import type { ToWebview } from "../../src/webview/protocol.js";
 import { FakeHost } from "../support/fakeHost.js";
-import { FakeSwapd, textAnswer, toolCallAnswer } from "../support/fakeServer.js";
+import { FakeSwapd, textAnswer, toolCallAnswer, testLlm } from "../support/fakeServer.js";
 import { tempDir } from "../support/tempdir.js";
 import { Uri, mock } from "../support/vscodeMock.js";
 
@@ -37,7 +35,7 @@ beforeEach(async () => {
   await fs.mkdir(root);
   await fs.writeFile(path.join(root, "main.py"), "print('helo')\n");
   checkpoints = checkpointStore(path.join(base, "global-storage"), root);
-  const llm = new Llm(new Transport({ baseUrl: server.url, credentials: { label: "API key", setCommand: "x", token: async () => "test-key" }, idleTimeoutMs: 5000 }));
+  const llm = testLlm(server.url);
   view = new ChatView({ extensionUri: Uri.file("/ext") as unknown as vscode.Uri, state: memento(), host: new FakeHost(root), llm: () => llm, onServedBy: () => undefined, checkpoints });
   posted = [];
   const webview = { options: {}, html: "", cspSource: "", asWebviewUri: (uri: Uri) => uri, postMessage: async (m: ToWebview) => posted.push(m), onDidReceiveMessage: () => ({ dispose() {} }) };

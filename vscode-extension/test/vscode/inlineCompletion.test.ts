@@ -1,10 +1,8 @@
 import type * as vscode from "vscode";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 
-import { Llm } from "../../src/core/llm.js";
-import { Transport } from "../../src/core/transport.js";
 import { InfillProvider } from "../../src/vscode/inlineCompletion.js";
-import { FakeSwapd, json } from "../support/fakeServer.js";
+import { FakeSwapd, json, testLlm } from "../support/fakeServer.js";
 import { InlineCompletionItem, Position, mock } from "../support/vscodeMock.js";
 
 let server: FakeSwapd;
@@ -22,7 +20,7 @@ const MODELS = {
 };
 
 function provider(): InfillProvider {
-  const llm = new Llm(new Transport({ baseUrl: server.url, credentials: { label: "API key", setCommand: "x", token: async () => "test-key" }, idleTimeoutMs: 5000 }));
+  const llm = testLlm(server.url);
   return new InfillProvider(() => llm);
 }
 

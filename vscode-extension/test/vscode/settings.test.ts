@@ -5,13 +5,11 @@ import * as path from "node:path";
 import type * as vscode from "vscode";
 import { beforeEach, describe, expect, it } from "vitest";
 
-import { Llm } from "../../src/core/llm.js";
-import { Transport } from "../../src/core/transport.js";
 import { ChatView } from "../../src/vscode/chatView.js";
 import { activate } from "../../src/vscode/extension.js";
 import { USER_ONLY_SETTINGS, ignoredWorkspaceSettings, readSettings } from "../../src/vscode/settings.js";
 import { ProposalDocuments, VsCodeHost } from "../../src/vscode/vscodeHost.js";
-import { FakeSwapd, textAnswer, toolCallAnswer } from "../support/fakeServer.js";
+import { FakeSwapd, textAnswer, toolCallAnswer, testLlm } from "../support/fakeServer.js";
 import { MemorySecrets } from "../support/secrets.js";
 import { tempDir } from "../support/tempdir.js";
 import { Uri, mock, workspace } from "../support/vscodeMock.js";
@@ -73,7 +71,7 @@ describe("issue 13: a workspace cannot loosen approvals or move the server", () 
       server.on("/v1/chat/completions", toolCallAnswer([{ name: "run_command", args: { command: "touch planted" } }]));
       server.on("/v1/chat/completions", textAnswer("ok"));
       mock.answer("showWarningMessage", undefined);
-      const llm = new Llm(new Transport({ baseUrl: server.url, credentials: { label: "API key", setCommand: "x", token: async () => "test-key" }, idleTimeoutMs: 5000 }));
+      const llm = testLlm(server.url);
       const view = new ChatView({
         extensionUri: Uri.file("/ext") as unknown as vscode.Uri,
         state: memento(),
